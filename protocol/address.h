@@ -4,6 +4,7 @@
 #define SOCKS5_PROTOCOL_ADDRESS_H_
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <variant>
@@ -13,8 +14,8 @@ namespace socks5::protocol {
 // ATYP values on the wire.
 enum class AddressType : std::uint8_t { kIPv4 = 0x01, kDomain = 0x03, kIPv6 = 0x04 };
 
-using Ipv4 = std::array<std::uint8_t, 4>;    // network byte order
-using Ipv6 = std::array<std::uint8_t, 16>;   // network byte order
+using Ipv4 = std::array<std::uint8_t, 4>;   // network byte order
+using Ipv6 = std::array<std::uint8_t, 16>;  // network byte order
 
 // A DST/BND address. A domain holds 1..255 bytes with no NUL (the parser enforces this).
 struct Address {
@@ -27,7 +28,8 @@ struct Address {
   bool is_unspecified_ip() const;
   // Bytes the address takes on the wire: ATYP + DST.ADDR + DST.PORT.
   std::size_t encoded_size() const;
-  // "1.2.3.4:80", "[::1]:80", "example.com:80" — for logs.
+  // "1.2.3.4:80", "[::1]:80" (RFC 5952), "example.com:80" — for logs. Domain bytes below 0x20,
+  // from 0x7f, and '\\' are written as \xNN so a hostile name cannot forge a log line.
   std::string ToString() const;
 
   friend bool operator==(const Address&, const Address&) = default;

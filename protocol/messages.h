@@ -71,7 +71,8 @@ ParseResult<Greeting> ParseGreeting(std::span<const std::uint8_t> in);
 // required and offered, else kMethodNoAcceptable.
 std::uint8_t ChooseMethod(const Greeting& greeting, bool auth_required);
 inline constexpr std::size_t kMaxGreetingSize = 2 + 255;
-std::size_t EncodeGreeting(const Greeting& g, std::span<std::uint8_t> out);  // for clients/tests
+// For clients/tests; 0 when `out` is too small or there are more than 255 methods.
+std::size_t EncodeGreeting(const Greeting& g, std::span<std::uint8_t> out);
 //   +----+--------+
 //   |VER | METHOD |
 //   +----+--------+
@@ -92,7 +93,8 @@ struct UserPass {
 };
 ParseResult<UserPass> ParseUserPass(std::span<const std::uint8_t> in);
 inline constexpr std::size_t kMaxUserPassSize = 3 + 255 + 255;
-std::size_t EncodeUserPass(const UserPass& up, std::span<std::uint8_t> out);  // for clients/tests
+// For clients/tests; 0 when `out` is too small or a field is empty or longer than 255 bytes.
+std::size_t EncodeUserPass(const UserPass& up, std::span<std::uint8_t> out);
 //   +----+--------+
 //   |VER | STATUS |   STATUS 00 = success
 //   +----+--------+
@@ -128,12 +130,16 @@ struct ReplyMessage {
 };
 inline constexpr std::size_t kMaxReplySize = kMaxRequestSize;
 std::size_t EncodeReply(Reply rep, const Address& bound, std::span<std::uint8_t> out);
-ParseResult<ReplyMessage> ParseReply(std::span<const std::uint8_t> in);  // for clients/tests
+// For clients/tests. Invalid (reply always nullopt: a client just closes): VER != 5, REP not
+// 00..08, or a malformed BND address as for requests.
+ParseResult<ReplyMessage> ParseReply(std::span<const std::uint8_t> in);
 
 // ---- Addresses: ATYP DST.ADDR DST.PORT, shared by requests, replies and UDP headers ----
 // Returns kNeedMore, kComplete or kInvalid (with the reply code as above).
 ParseResult<Address> ParseAddress(std::span<const std::uint8_t> in);
-// Returns bytes written (address.encoded_size()), or 0 when `out` is too small.
+// Returns bytes written (address.encoded_size()), or 0 when `out` is too small or the domain is
+// empty or longer than 255 bytes (the same holds for every encoder that writes an address). A
+// domain with a NUL is written as given, so tests can build the invalid request.
 std::size_t EncodeAddress(const Address& a, std::span<std::uint8_t> out);
 
 }  // namespace socks5::protocol
