@@ -1,0 +1,535 @@
+// How the channel is driven (the pattern Envoy uses with libevent):
+// - c-ares opens and closes its own sockets and tells us through the socket-state callback which
+//   descriptors it wants watched for reading or writing. We wrap each in a stream_descriptor only
+//   to wait on it (async_wait), hand readiness back with ares_process_fd, and release() it (never
+//   close()) when c-ares says it is done: c-ares closes it.
+// - c-ares keeps its own retry timers; after every call into c-ares the single steady_timer_ is
+//   re-armed from ares_timeout().
+// - Every user completion is posted, since c-ares can call back synchronously (IP literals, the
+//   hosts file) or from ares_destroy().
+// - Asio handlers hold a weak_ptr to alive_ and do nothing once the Impl is gone.
+//
+// Lookups order: the hosts file first, then DNS ("fb"), set explicitly so nsswitch.conf does not
+// change it. /etc/hosts therefore wins over the configured servers; "localhost" always resolves
+// to loopback without a query (c-ares 1.18 does that per RFC 6761 s6.3). Tests use names under
+// the reserved "test." TLD (RFC 6761 s6.2), which no hosts file carries.
+#include "dns/resolver.h"
+
+#include <ares.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
+#include "asio/experimental/as_tuple.hpp"
+#include "dns/cache.h"
+
+namespace socks5::dns {
+namespace {
+
+class ErrorCategory : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "dns"; }
+  std::string message(int value) const override {
+    switch (static_cast<Errc>(value)) {
+      case Errc::kNotFound:
+        return "host not found";
+      case Errc::kTimeout:
+        return "DNS lookup timed out";
+      case Errc::kServerFailure:
+        return "DNS server failure";
+      case Errc::kBadName:
+        return "not a valid host name";
+      case Errc::kCancelled:
+        return "DNS lookup cancelled";
+    }
+    return "unknown DNS error";
+  }
+};
+
+// ares_getaddrinfo with A and AAAA in parallel: each try waits timeout_per_try << round, for each
+// server, so kTries = 2 takes servers * timeout_per_try * 3 in all.
+constexpr int kTries = 2;
+constexpr std::uint16_t kDnsPort = 53;
+
+struct ServerAddress {
+  asio::ip::address ip;
+  std::uint16_t port = kDnsPort;
+};
+
+absl::Status BadServer(absl::string_view text, absl::string_view why) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("DNS server \"", text, "\": ", why, " (expected IP, IP:PORT or [IPv6]:PORT)"));
+}
+
+// "IP", "IP:PORT" or "[IPv6]:PORT"; a bare IPv6 address takes port 53.
+absl::StatusOr<ServerAddress> ParseServer(absl::string_view text) {
+  if (text.empty()) return BadServer(text, "empty");
+  if (text.find('%') != absl::string_view::npos) {
+    return BadServer(text, "scoped IPv6 addresses are not supported");
+  }
+  absl::string_view host = text;
+  std::optional<absl::string_view> port_text;
+  if (text.front() == '[') {
+    std::size_t close = text.find(']');
+    if (close == absl::string_view::npos) return BadServer(text, "missing ']'");
+    host = text.substr(1, close - 1);
+    absl::string_view rest = text.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') return BadServer(text, "expected ':' after ']'");
+      port_text = rest.substr(1);
+    }
+  } else if (std::size_t colon = text.find(':');
+             colon != absl::string_view::npos &&
+             text.find(':', colon + 1) == absl::string_view::npos) {
+    // One colon: IPv4:PORT. Two or more: a bare IPv6 address, parsed below.
+    host = text.substr(0, colon);
+    port_text = text.substr(colon + 1);
+  }
+
+  ServerAddress server;
+  std::error_code ec;
+  server.ip = asio::ip::make_address(std::string(host), ec);
+  if (ec) return BadServer(text, "not an IP address");
+  if (text.front() == '[' && !server.ip.is_v6()) return BadServer(text, "only IPv6 goes in []");
+  if (port_text.has_value()) {
+    std::uint32_t port = 0;
+    if (port_text->empty() ||
+        !std::all_of(port_text->begin(), port_text->end(), absl::ascii_isdigit) ||
+        !absl::SimpleAtoi(*port_text, &port) || port == 0 || port > 65535) {
+      return BadServer(text, "port must be 1..65535");
+    }
+    server.port = static_cast<std::uint16_t>(port);
+  }
+  return server;
+}
+
+// What we hand to c-ares: 1..253 characters (plus an optional final dot) in dot-separated labels
+// of 1..63 letters, digits, '-' or '_'. Anything else would only waste a query.
+bool IsHostName(absl::string_view name) {
+  if (!name.empty() && name.back() == '.') name.remove_suffix(1);
+  if (name.empty() || name.size() > 253) return false;
+  for (absl::string_view label : absl::StrSplit(name, '.')) {
+    if (label.empty() || label.size() > 63) return false;
+    for (char c : label) {
+      if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+std::error_code FromAresStatus(int status) {
+  switch (status) {
+    case ARES_ENOTFOUND:
+    case ARES_ENODATA:
+    case ARES_ENONAME:
+      return Errc::kNotFound;
+    case ARES_ETIMEOUT:
+      return Errc::kTimeout;
+    case ARES_EBADNAME:
+      return Errc::kBadName;
+    case ARES_EDESTRUCTION:
+    case ARES_ECANCELLED:
+      return Errc::kCancelled;
+    default:
+      return Errc::kServerFailure;
+  }
+}
+
+absl::Status InitAresLibrary() {
+  static std::once_flag once;
+  static int result = ARES_SUCCESS;
+  // Never cleaned up: other workers' channels may outlive any one Resolver.
+  std::call_once(once, [] { result = ares_library_init(ARES_LIB_INIT_ALL); });
+  if (result != ARES_SUCCESS) {
+    return absl::InternalError(absl::StrCat("ares_library_init: ", ares_strerror(result)));
+  }
+  return absl::OkStatus();
+}
+
+std::chrono::nanoseconds ToChrono(absl::Duration d) { return absl::ToChronoNanoseconds(d); }
+
+}  // namespace
+
+const std::error_category& Category() {
+  static const ErrorCategory category;
+  return category;
+}
+
+std::error_code make_error_code(Errc e) { return {static_cast<int>(e), Category()}; }
+
+absl::Status ValidateServers(const std::vector<std::string>& servers) {
+  for (const std::string& server : servers) {
+    absl::StatusOr<ServerAddress> parsed = ParseServer(server);
+    if (!parsed.ok()) return parsed.status();
+  }
+  return absl::OkStatus();
+}
+
+class Resolver::Impl {
+ public:
+  Impl(asio::io_context& io, ResolverOptions options)
+      : io_(io),
+        options_(std::move(options)),
+        timer_(io),
+        cache_(CacheOptions{options_.cache_entries, options_.max_ttl, options_.negative_ttl}) {}
+
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+
+  ~Impl() {
+    alive_.reset();  // Asio handlers still queued become no-ops.
+    destroying_ = true;
+    if (channel_ != nullptr) {
+      // Calls OnAddrInfo(ARES_EDESTRUCTION) for every query (completing waiters with kCancelled,
+      // posted) and OnSocketState(fd, 0, 0) for every socket before closing it.
+      ares_destroy(channel_);
+    }
+    for (auto& [fd, watch] : watches_) watch->descriptor.release();
+  }
+
+  absl::Status Init() {
+    std::size_t server_count = std::max<std::size_t>(options_.servers.size(), 1);
+    if (absl::Status status = InitChannel(server_count); !status.ok()) return status;
+    if (options_.servers.empty()) {
+      // resolv.conf decided how many servers there are: fit the per-try timeout to that.
+      std::size_t system_count = CountServers();
+      if (system_count > server_count) {
+        ares_destroy(channel_);
+        channel_ = nullptr;
+        if (absl::Status status = InitChannel(system_count); !status.ok()) return status;
+      }
+      return absl::OkStatus();
+    }
+    std::vector<ares_addr_port_node> nodes(options_.servers.size());
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
+      ServerAddress server = *ParseServer(options_.servers[i]);  // validated by Create
+      ares_addr_port_node& node = nodes[i];
+      node.next = i + 1 < nodes.size() ? &nodes[i + 1] : nullptr;
+      node.udp_port = node.tcp_port = server.port;
+      if (server.ip.is_v4()) {
+        node.family = AF_INET;
+        std::array<unsigned char, 4> bytes = server.ip.to_v4().to_bytes();
+        std::memcpy(&node.addr.addr4, bytes.data(), bytes.size());
+      } else {
+        node.family = AF_INET6;
+        std::array<unsigned char, 16> bytes = server.ip.to_v6().to_bytes();
+        std::memcpy(&node.addr.addr6, bytes.data(), bytes.size());
+      }
+    }
+    if (int rc = ares_set_servers_ports(channel_, nodes.data()); rc != ARES_SUCCESS) {
+      return absl::InternalError(absl::StrCat("ares_set_servers_ports: ", ares_strerror(rc)));
+    }
+    return absl::OkStatus();
+  }
+
+  void Resolve(const std::string& name, Handler handler) {
+    // make_address and c-ares read C strings: "1.2.3.4\0x" must not pass for 1.2.3.4.
+    if (name.find('\0') != std::string::npos) return Post(std::move(handler), Errc::kBadName, {});
+    std::error_code ec;
+    asio::ip::address literal = asio::ip::make_address(name, ec);
+    if (!ec) return Post(std::move(handler), {}, {literal});
+    if (!IsHostName(name)) return Post(std::move(handler), Errc::kBadName, {});
+
+    std::string key = absl::AsciiStrToLower(name);
+    Addresses cached;
+    switch (cache_.Lookup(key, absl::Now(), &cached)) {
+      case CacheStatus::kFound:
+        return Post(std::move(handler), {}, std::move(cached));
+      case CacheStatus::kNotFound:
+        return Post(std::move(handler), Errc::kNotFound, {});
+      case CacheStatus::kMiss:
+        break;
+    }
+    if (auto it = waiting_.find(key); it != waiting_.end()) {
+      it->second->waiters.push_back(std::move(handler));  // share the query in flight
+      return;
+    }
+    StartLookup(std::move(key), std::move(handler));
+  }
+
+ private:
+  // A descriptor c-ares asked us to watch. `id` tells a new Watch from an old one whose fd number
+  // c-ares closed and then reused.
+  struct Watch {
+    Watch(asio::io_context& io, std::uint64_t id) : id(id), descriptor(io) {}
+    std::uint64_t id;
+    asio::posix::stream_descriptor descriptor;
+    bool want_read = false;
+    bool want_write = false;
+    bool reading = false;  // an async_wait(wait_read) is outstanding
+    bool writing = false;
+  };
+
+  // One ares_getaddrinfo call, owned here until c-ares calls OnAddrInfo, which it always does
+  // exactly once (ARES_EDESTRUCTION from ares_destroy included).
+  struct Lookup {
+    Lookup(asio::io_context& io, Impl* impl, std::uint64_t id, std::string name)
+        : impl(impl), id(id), name(std::move(name)), deadline(io) {}
+    Impl* impl;
+    std::uint64_t id;
+    std::string name;
+    std::vector<Handler> waiters;
+    asio::steady_timer deadline;  // options.timeout: the callers' limit, whatever c-ares does
+    bool answered = false;        // waiters were completed (answer, error or deadline)
+  };
+
+  absl::Status InitChannel(std::size_t server_count) {
+    std::int64_t total_ms = std::max<std::int64_t>(absl::ToInt64Milliseconds(options_.timeout), 1);
+    std::int64_t try_ms =
+        total_ms / (static_cast<std::int64_t>(server_count) * ((1 << kTries) - 1));
+    ares_options opts{};
+    opts.sock_state_cb = &Impl::OnSocketState;
+    opts.sock_state_cb_data = this;
+    opts.timeout = static_cast<int>(std::clamp<std::int64_t>(try_ms, 1, 1 << 30));
+    opts.tries = kTries;
+    char lookups[] = "fb";
+    opts.lookups = lookups;
+    int mask = ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_LOOKUPS;
+    if (int rc = ares_init_options(&channel_, &opts, mask); rc != ARES_SUCCESS) {
+      channel_ = nullptr;
+      return absl::InternalError(absl::StrCat("ares_init_options: ", ares_strerror(rc)));
+    }
+    return absl::OkStatus();
+  }
+
+  std::size_t CountServers() {
+    ares_addr_port_node* servers = nullptr;
+    if (ares_get_servers_ports(channel_, &servers) != ARES_SUCCESS) return 0;
+    std::size_t count = 0;
+    for (ares_addr_port_node* node = servers; node != nullptr; node = node->next) ++count;
+    ares_free_data(servers);
+    return count;
+  }
+
+  void Post(Handler handler, std::error_code ec, Addresses addresses) {
+    asio::post(io_, [handler = std::move(handler), ec, addresses = std::move(addresses)]() mutable {
+      handler(ec, std::move(addresses));
+    });
+  }
+
+  void StartLookup(std::string key, Handler handler) {
+    std::uint64_t id = next_id_++;
+    auto owned = std::make_unique<Lookup>(io_, this, id, key);
+    Lookup* lookup = owned.get();
+    lookups_.emplace(id, std::move(owned));
+    waiting_.emplace(std::move(key), lookup);
+    lookup->waiters.push_back(std::move(handler));
+    lookup->deadline.expires_after(ToChrono(options_.timeout));
+    lookup->deadline.async_wait([this, alive = std::weak_ptr(alive_), id](std::error_code ec) {
+      if (alive.expired() || ec) return;
+      OnDeadline(id);
+    });
+
+    ares_addrinfo_hints hints{};
+    hints.ai_family = AF_UNSPEC;
+    // May call OnAddrInfo before returning (hosts file, localhost), which frees `lookup`.
+    ares_getaddrinfo(channel_, lookup->name.c_str(), nullptr, &hints, &Impl::OnAddrInfo, lookup);
+    ArmTimer();
+  }
+
+  // Completes every waiter once; a later call (the answer after the deadline) does nothing.
+  void Answer(Lookup& lookup, std::error_code ec, const Addresses& addresses) {
+    if (lookup.answered) return;
+    lookup.answered = true;
+    lookup.deadline.cancel();
+    if (auto it = waiting_.find(lookup.name); it != waiting_.end() && it->second == &lookup) {
+      waiting_.erase(it);
+    }
+    for (Handler& waiter : lookup.waiters) Post(std::move(waiter), ec, addresses);
+    lookup.waiters.clear();
+  }
+
+  void OnDeadline(std::uint64_t id) {
+    auto it = lookups_.find(id);
+    if (it == lookups_.end()) return;
+    // The c-ares query runs on (its own tries end about now); its answer will still be cached.
+    Answer(*it->second, Errc::kTimeout, {});
+  }
+
+  static void OnAddrInfo(void* arg, int status, int /*timeouts*/, ares_addrinfo* result) {
+    std::unique_ptr<ares_addrinfo, decltype(&ares_freeaddrinfo)> owned(result, ares_freeaddrinfo);
+    auto* lookup = static_cast<Lookup*>(arg);
+    Impl& self = *lookup->impl;
+    if (self.destroying_) {
+      self.Answer(*lookup, Errc::kCancelled, {});
+    } else if (status != ARES_SUCCESS) {
+      std::error_code ec = FromAresStatus(status);
+      if (ec == Errc::kNotFound) self.cache_.InsertNotFound(lookup->name, absl::Now());
+      self.Answer(*lookup, ec, {});
+    } else {
+      Addresses addresses;
+      absl::Duration ttl = absl::InfiniteDuration();
+      for (ares_addrinfo_node* node = result->nodes; node != nullptr; node = node->ai_next) {
+        if (node->ai_family == AF_INET) {
+          const auto* sin = reinterpret_cast<const sockaddr_in*>(node->ai_addr);
+          addresses.push_back(asio::ip::address_v4(ntohl(sin->sin_addr.s_addr)));
+        } else if (node->ai_family == AF_INET6) {
+          const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(node->ai_addr);
+          asio::ip::address_v6::bytes_type bytes;
+          std::memcpy(bytes.data(), sin6->sin6_addr.s6_addr, bytes.size());
+          addresses.push_back(asio::ip::address_v6(bytes, sin6->sin6_scope_id));
+        } else {
+          continue;
+        }
+        ttl = std::min(ttl, absl::Seconds(node->ai_ttl));
+      }
+      for (ares_addrinfo_cname* cname = result->cnames; cname != nullptr; cname = cname->next) {
+        ttl = std::min(ttl, absl::Seconds(cname->ttl));
+      }
+      if (addresses.empty()) {
+        self.cache_.InsertNotFound(lookup->name, absl::Now());
+        self.Answer(*lookup, Errc::kNotFound, {});
+      } else {
+        self.cache_.InsertFound(lookup->name, addresses, ttl, absl::Now());
+        self.Answer(*lookup, {}, addresses);
+      }
+    }
+    self.lookups_.erase(lookup->id);  // destroys *lookup
+  }
+
+  static void OnSocketState(void* data, ares_socket_t fd, int readable, int writable) {
+    Impl& self = *static_cast<Impl*>(data);
+    auto it = self.watches_.find(fd);
+    if (!readable && !writable) {
+      if (it != self.watches_.end()) {
+        it->second->descriptor.release();  // c-ares closes fd right after this callback
+        self.watches_.erase(it);
+      }
+      return;
+    }
+    if (it == self.watches_.end()) {
+      auto watch = std::make_unique<Watch>(self.io_, self.next_id_++);
+      std::error_code ec;
+      watch->descriptor.assign(fd, ec);
+      // On failure nothing will report readiness; c-ares's own timeout ends the query.
+      if (ec) return;
+      it = self.watches_.emplace(fd, std::move(watch)).first;
+    }
+    Watch& watch = *it->second;
+    watch.want_read = readable != 0;
+    watch.want_write = writable != 0;
+    if (!self.destroying_) self.StartWaits(fd, watch);
+  }
+
+  void StartWaits(ares_socket_t fd, Watch& watch) {
+    if (watch.want_read && !watch.reading) {
+      watch.reading = true;
+      watch.descriptor.async_wait(
+          asio::posix::stream_descriptor::wait_read,
+          [this, alive = std::weak_ptr(alive_), fd, id = watch.id](std::error_code ec) {
+            if (!alive.expired()) OnReady(fd, id, /*write=*/false, ec);
+          });
+    }
+    if (watch.want_write && !watch.writing) {
+      watch.writing = true;
+      watch.descriptor.async_wait(
+          asio::posix::stream_descriptor::wait_write,
+          [this, alive = std::weak_ptr(alive_), fd, id = watch.id](std::error_code ec) {
+            if (!alive.expired()) OnReady(fd, id, /*write=*/true, ec);
+          });
+    }
+  }
+
+  void OnReady(ares_socket_t fd, std::uint64_t id, bool write, std::error_code ec) {
+    auto it = watches_.find(fd);
+    if (it == watches_.end() || it->second->id != id) return;  // released since
+    Watch& watch = *it->second;
+    (write ? watch.writing : watch.reading) = false;
+    // operation_aborted: released. Other errors (a failed registration) would only repeat if
+    // re-armed; c-ares's timeout ends the query instead.
+    if (ec) return;
+    if (write ? !watch.want_write : !watch.want_read) return;
+    ares_process_fd(channel_, write ? ARES_SOCKET_BAD : fd, write ? fd : ARES_SOCKET_BAD);
+    // ares_process_fd may have closed fd (erasing the Watch) or reused its number.
+    it = watches_.find(fd);
+    if (it != watches_.end() && it->second->id == id) StartWaits(fd, *it->second);
+    ArmTimer();
+  }
+
+  // Re-armed after every call into c-ares, from c-ares's own next deadline.
+  void ArmTimer() {
+    timeval tv{};
+    if (ares_timeout(channel_, nullptr, &tv) == nullptr) {
+      timer_.cancel();
+      return;
+    }
+    timer_.expires_after(std::chrono::seconds(tv.tv_sec) + std::chrono::microseconds(tv.tv_usec));
+    timer_.async_wait([this, alive = std::weak_ptr(alive_)](std::error_code ec) {
+      if (alive.expired() || ec) return;
+      ares_process_fd(channel_, ARES_SOCKET_BAD, ARES_SOCKET_BAD);  // runs c-ares's timeouts
+      ArmTimer();
+    });
+  }
+
+  asio::io_context& io_;
+  ResolverOptions options_;
+  ares_channel channel_ = nullptr;
+  asio::steady_timer timer_;
+  Cache<Addresses> cache_;
+  std::unordered_map<ares_socket_t, std::unique_ptr<Watch>> watches_;
+  std::unordered_map<std::uint64_t, std::unique_ptr<Lookup>> lookups_;  // every query in c-ares
+  absl::flat_hash_map<std::string, Lookup*> waiting_;  // lookups with callers waiting, by name
+  std::uint64_t next_id_ = 1;
+  bool destroying_ = false;
+  std::shared_ptr<char> alive_ = std::make_shared<char>();  // handlers hold weak_ptrs to it
+};
+
+absl::StatusOr<std::unique_ptr<Resolver>> Resolver::Create(asio::io_context& io,
+                                                           ResolverOptions options) {
+  if (absl::Status status = ValidateServers(options.servers); !status.ok()) return status;
+  if (options.timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("DNS timeout must be positive");
+  }
+  if (options.max_ttl < absl::ZeroDuration() || options.negative_ttl < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("DNS cache TTLs must not be negative");
+  }
+  if (absl::Status status = InitAresLibrary(); !status.ok()) return status;
+  auto impl = std::make_unique<Impl>(io, std::move(options));
+  if (absl::Status status = impl->Init(); !status.ok()) return status;
+  return std::unique_ptr<Resolver>(new Resolver(std::move(impl)));
+}
+
+Resolver::Resolver(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Resolver::~Resolver() = default;
+
+void Resolver::Resolve(const std::string& name, Handler handler) {
+  impl_->Resolve(name, std::move(handler));
+}
+
+asio::awaitable<std::pair<std::error_code, Resolver::Addresses>> Resolver::AsyncResolve(
+    std::string name) {
+  auto token = asio::experimental::as_tuple(asio::use_awaitable);
+  std::tuple<std::error_code, Addresses> result =
+      co_await asio::async_initiate<decltype(token), void(std::error_code, Addresses)>(
+          [this](auto handler, const std::string& name) {
+            // Handler is a copyable std::function; the coroutine's handler is move-only.
+            auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+            Resolve(name, [shared](std::error_code ec, Addresses addresses) {
+              (*shared)(ec, std::move(addresses));
+            });
+          },
+          token, name);
+  co_return std::pair(std::get<0>(result), std::move(std::get<1>(result)));
+}
+
+}  // namespace socks5::dns

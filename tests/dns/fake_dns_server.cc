@@ -1,0 +1,161 @@
+#include "tests/dns/fake_dns_server.h"
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
+
+namespace socks5::dns::testing {
+namespace {
+
+// RFC 1035 s4.1.1 header: ID, flags, QDCOUNT, ANCOUNT, NSCOUNT, ARCOUNT, 16 bits each.
+constexpr std::size_t kHeaderSize = 12;
+constexpr std::uint16_t kFlagResponse = 0x8000;
+constexpr std::uint16_t kFlagRecursionDesired = 0x0100;
+constexpr std::uint16_t kFlagRecursionAvailable = 0x0080;
+constexpr std::uint16_t kClassIn = 1;
+
+std::uint16_t ReadU16(std::span<const std::uint8_t> bytes, std::size_t at) {
+  return static_cast<std::uint16_t>(bytes[at] << 8 | bytes[at + 1]);
+}
+
+void AppendU16(std::vector<std::uint8_t>& out, std::uint16_t value) {
+  out.push_back(static_cast<std::uint8_t>(value >> 8));
+  out.push_back(static_cast<std::uint8_t>(value));
+}
+
+void AppendU32(std::vector<std::uint8_t>& out, std::uint32_t value) {
+  AppendU16(out, static_cast<std::uint16_t>(value >> 16));
+  AppendU16(out, static_cast<std::uint16_t>(value));
+}
+
+}  // namespace
+
+std::optional<DnsQuestion> ParseDnsQuery(std::span<const std::uint8_t> message) {
+  if (message.size() < kHeaderSize) return std::nullopt;
+  DnsQuestion question;
+  question.id = ReadU16(message, 0);
+  question.flags = ReadU16(message, 2);
+  if ((question.flags & kFlagResponse) != 0 || ReadU16(message, 4) != 1) return std::nullopt;
+  // QNAME (s4.1.2): length-prefixed labels ending with a zero length.
+  std::size_t at = kHeaderSize;
+  while (true) {
+    if (at >= message.size()) return std::nullopt;
+    std::size_t length = message[at++];
+    if (length == 0) break;
+    if (length > 63 || at + length > message.size()) return std::nullopt;  // or a pointer
+    if (!question.name.empty()) question.name += '.';
+    for (std::size_t i = 0; i < length; ++i) {
+      question.name += absl::ascii_tolower(static_cast<char>(message[at + i]));
+    }
+    at += length;
+  }
+  if (at + 4 > message.size()) return std::nullopt;
+  question.type = ReadU16(message, at);
+  question.qclass = ReadU16(message, at + 2);
+  return question;
+}
+
+std::vector<std::uint8_t> EncodeDnsResponse(const DnsQuestion& question, std::uint8_t rcode,
+                                            const std::vector<DnsRecord>& answers) {
+  std::vector<std::uint8_t> out;
+  AppendU16(out, question.id);
+  AppendU16(out, static_cast<std::uint16_t>(kFlagResponse | kFlagRecursionAvailable |
+                                            (question.flags & kFlagRecursionDesired) | rcode));
+  AppendU16(out, 1);  // QDCOUNT
+  AppendU16(out, static_cast<std::uint16_t>(answers.size()));
+  AppendU16(out, 0);  // NSCOUNT
+  AppendU16(out, 0);  // ARCOUNT
+  for (absl::string_view label : absl::StrSplit(question.name, '.', absl::SkipEmpty())) {
+    out.push_back(static_cast<std::uint8_t>(label.size()));
+    out.insert(out.end(), label.begin(), label.end());
+  }
+  out.push_back(0);
+  AppendU16(out, question.type);
+  AppendU16(out, question.qclass);
+  for (const DnsRecord& record : answers) {
+    AppendU16(out, 0xC000 | kHeaderSize);  // s4.1.4: a pointer to the question's name
+    AppendU16(out, record.type);
+    AppendU16(out, kClassIn);
+    AppendU32(out, record.ttl);
+    AppendU16(out, static_cast<std::uint16_t>(record.data.size()));
+    out.insert(out.end(), record.data.begin(), record.data.end());
+  }
+  return out;
+}
+
+FakeDnsServer::FakeDnsServer(asio::io_context& io, const std::string& bind_address)
+    : socket_(io, asio::ip::udp::endpoint(asio::ip::make_address(bind_address), 0)) {
+  Receive();
+}
+
+std::string FakeDnsServer::server() const {
+  asio::ip::udp::endpoint local = socket_.local_endpoint();
+  std::string host = local.address().to_string();
+  if (local.address().is_v6()) host = "[" + host + "]";
+  return host + ":" + std::to_string(local.port());
+}
+
+void FakeDnsServer::AddAddress(const std::string& name, const std::string& ip, std::uint32_t ttl) {
+  asio::ip::address address = asio::ip::make_address(ip);
+  DnsRecord record;
+  record.ttl = ttl;
+  if (address.is_v4()) {
+    record.type = kTypeA;
+    auto bytes = address.to_v4().to_bytes();
+    record.data.assign(bytes.begin(), bytes.end());
+  } else {
+    record.type = kTypeAaaa;
+    auto bytes = address.to_v6().to_bytes();
+    record.data.assign(bytes.begin(), bytes.end());
+  }
+  records_[absl::AsciiStrToLower(name)].push_back(std::move(record));
+}
+
+void FakeDnsServer::AddName(const std::string& name) { records_[absl::AsciiStrToLower(name)]; }
+
+void FakeDnsServer::ServFail(const std::string& name) {
+  servfail_.insert(absl::AsciiStrToLower(name));
+}
+
+void FakeDnsServer::Ignore(const std::string& name) {
+  ignored_.insert(absl::AsciiStrToLower(name));
+}
+
+int FakeDnsServer::queries(const std::string& name, std::uint16_t type) const {
+  auto it = queries_.find({absl::AsciiStrToLower(name), type});
+  return it == queries_.end() ? 0 : it->second;
+}
+
+void FakeDnsServer::Receive() {
+  socket_.async_receive_from(asio::buffer(buffer_), peer_,
+                             [this](std::error_code ec, std::size_t size) {
+                               if (ec == asio::error::operation_aborted) return;  // destroyed
+                               if (!ec) Handle(std::span(buffer_.data(), size));
+                               Receive();
+                             });
+}
+
+void FakeDnsServer::Handle(std::span<const std::uint8_t> message) {
+  std::optional<DnsQuestion> question = ParseDnsQuery(message);
+  if (!question.has_value()) return;
+  ++total_queries_;
+  ++queries_[{question->name, question->type}];
+  if (silent_ || ignored_.contains(question->name)) return;
+
+  std::uint8_t rcode = kRcodeNoError;
+  std::vector<DnsRecord> answers;
+  if (servfail_.contains(question->name)) {
+    rcode = kRcodeServFail;
+  } else if (auto it = records_.find(question->name); it == records_.end()) {
+    rcode = kRcodeNxDomain;
+  } else {
+    for (const DnsRecord& record : it->second) {
+      if (record.type == question->type) answers.push_back(record);
+    }
+  }
+  std::vector<std::uint8_t> response = EncodeDnsResponse(*question, rcode, answers);
+  std::error_code ignored;
+  socket_.send_to(asio::buffer(response), peer_, 0, ignored);
+}
+
+}  // namespace socks5::dns::testing

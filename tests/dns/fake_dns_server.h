@@ -1,0 +1,91 @@
+// An in-process DNS server for tests: UDP on loopback port 0, driven by the test's io_context.
+// Answers A and AAAA from a table with chosen TTLs, NXDOMAIN for names not in the table, SERVFAIL
+// or nothing at all where told to, and counts the questions it gets. Only what c-ares sends is
+// understood: one question, no compression in queries.
+#ifndef SOCKS5_TESTS_DNS_FAKE_DNS_SERVER_H_
+#define SOCKS5_TESTS_DNS_FAKE_DNS_SERVER_H_
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "asio.hpp"
+
+namespace socks5::dns::testing {
+
+inline constexpr std::uint16_t kTypeA = 1;
+inline constexpr std::uint16_t kTypeAaaa = 28;
+inline constexpr std::uint8_t kRcodeNoError = 0;
+inline constexpr std::uint8_t kRcodeServFail = 2;
+inline constexpr std::uint8_t kRcodeNxDomain = 3;
+
+struct DnsQuestion {
+  std::uint16_t id = 0;
+  std::uint16_t flags = 0;
+  std::string name;  // lower case, no final dot
+  std::uint16_t type = 0;
+  std::uint16_t qclass = 0;
+};
+
+struct DnsRecord {
+  std::uint16_t type = 0;
+  std::uint32_t ttl = 0;
+  std::vector<std::uint8_t> data;  // RDATA: 4 or 16 address bytes
+};
+
+// A query's question, or nullopt for anything but a well-formed one-question query.
+std::optional<DnsQuestion> ParseDnsQuery(std::span<const std::uint8_t> message);
+
+// A response echoing `question`, with `answers` named by a pointer to the question's name.
+std::vector<std::uint8_t> EncodeDnsResponse(const DnsQuestion& question, std::uint8_t rcode,
+                                            const std::vector<DnsRecord>& answers);
+
+class FakeDnsServer {
+ public:
+  // Binds UDP `bind_address`:0 and serves on `io` until destroyed.
+  explicit FakeDnsServer(asio::io_context& io, const std::string& bind_address = "127.0.0.1");
+  FakeDnsServer(const FakeDnsServer&) = delete;
+  FakeDnsServer& operator=(const FakeDnsServer&) = delete;
+
+  // For ResolverOptions::servers: "127.0.0.1:PORT" or "[::1]:PORT".
+  std::string server() const;
+
+  // `name` exists and has `ip` (an A or AAAA record by its family) with `ttl` seconds. A name
+  // added only with IPv4 addresses answers AAAA with no records (NODATA), and vice versa.
+  void AddAddress(const std::string& name, const std::string& ip, std::uint32_t ttl);
+  // `name` exists with no addresses at all.
+  void AddName(const std::string& name);
+  // Queries for `name` get SERVFAIL.
+  void ServFail(const std::string& name);
+  // Queries for `name` get no response.
+  void Ignore(const std::string& name);
+  // No query gets a response.
+  void set_silent(bool silent) { silent_ = silent; }
+
+  int queries(const std::string& name, std::uint16_t type) const;
+  int total_queries() const { return total_queries_; }
+
+ private:
+  void Receive();
+  void Handle(std::span<const std::uint8_t> message);
+
+  asio::ip::udp::socket socket_;
+  std::array<std::uint8_t, 1500> buffer_{};
+  asio::ip::udp::endpoint peer_;
+  std::map<std::string, std::vector<DnsRecord>> records_;  // names that exist
+  std::set<std::string> servfail_;
+  std::set<std::string> ignored_;
+  bool silent_ = false;
+  std::map<std::pair<std::string, std::uint16_t>, int> queries_;
+  int total_queries_ = 0;
+};
+
+}  // namespace socks5::dns::testing
+
+#endif  // SOCKS5_TESTS_DNS_FAKE_DNS_SERVER_H_
