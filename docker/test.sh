@@ -1,0 +1,205 @@
+#!/bin/bash
+# Builds docker/Dockerfile and tests the image from the host, behind the engine's NAT:
+#   bash docker/test.sh
+# Uses `docker` where `docker info` succeeds, podman otherwise (flags from shared/containers.md).
+# Without an engine that can pull, it creates docker.io/library/debian:bookworm-slim by debootstrap,
+# caching the root file system tarball in $SOCKS5D_CI_CACHE (default /var/cache/socks5d-ci).
+# The cases run in docker/container_test.py; the last line printed is `N passed, M failed`.
+# Leaves behind only the images (base and localhost/socks5d:test), as a build cache.
+#
+# Environment (all optional):
+#   SOCKS5D_TEST_IMAGE         image tag to build and test (default localhost/socks5d:test)
+#   SOCKS5D_TEST_HOST_ADDRESS  host address clients use, published on and advertised (127.0.0.1)
+#   SOCKS5D_TEST_TCP_PORT      host port published for the SOCKS listener (21080)
+#   SOCKS5D_TEST_BIND_RANGE    BIND port range, published 1:1 (21100-21104)
+#   SOCKS5D_TEST_UDP_RANGE     UDP port range, published 1:1 (21200-21204)
+set -uo pipefail
+
+readonly repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+readonly image=${SOCKS5D_TEST_IMAGE:-localhost/socks5d:test}
+readonly base_image=docker.io/library/debian:bookworm-slim
+readonly cache_dir=${SOCKS5D_CI_CACHE:-/var/cache/socks5d-ci}
+readonly base_tarball=$cache_dir/debian-bookworm-slim-rootfs.tar
+readonly host_address=${SOCKS5D_TEST_HOST_ADDRESS:-127.0.0.1}
+readonly tcp_port=${SOCKS5D_TEST_TCP_PORT:-21080}
+readonly bind_range=${SOCKS5D_TEST_BIND_RANGE:-21100-21104}
+readonly udp_range=${SOCKS5D_TEST_UDP_RANGE:-21200-21204}
+readonly python=/usr/bin/python3
+readonly run_id=socks5d-test-$$
+readonly server=$run_id-server
+
+passed=0
+failed=0
+pass() { echo "PASS $*"; passed=$((passed + 1)); }
+fail() { echo "FAIL $*"; failed=$((failed + 1)); }
+finish() {
+  echo "$passed passed, $failed failed"
+  if ((failed > 0 || passed == 0)); then exit 1; fi
+  exit 0
+}
+
+# --- the engine -----------------------------------------------------------------------------------
+if docker info >/dev/null 2>&1; then
+  engine=(docker)
+  build_flags=()
+  run_flags=()
+else
+  if ! command -v podman >/dev/null; then
+    echo "neither a Docker engine nor podman (apt-get install $(tr '\n' ' ' <"$repo/.ci/apt/docker.txt"))" >&2
+    fail "container engine available"
+    finish
+  fi
+  engine=(podman)
+  # chroot isolation: OCI isolation fails on these kernels' hybrid cgroups. --format docker: the OCI
+  # image format has no HEALTHCHECK, podman would drop it.
+  build_flags=(--isolation=chroot --pull=never --format=docker)
+  # runc (crun fails here), and rlimits no higher than the machine's own (podman's defaults are
+  # higher and are refused).
+  nofile=$(ulimit -Hn)
+  nproc=$(ulimit -Hu)
+  [[ $nofile == unlimited || $nofile -gt 16384 ]] && nofile=16384
+  [[ $nproc == unlimited || $nproc -gt 4096 ]] && nproc=4096
+  run_flags=(--runtime /usr/sbin/runc --ulimit "nofile=$nofile:$nofile" --ulimit "nproc=$nproc:$nproc")
+fi
+echo "engine: ${engine[*]}"
+
+workdir=$(mktemp -d "/tmp/$run_id.XXXXXX")
+cleanup() {
+  local name
+  for name in $("${engine[@]}" ps -a --format '{{.Names}}' 2>/dev/null | grep -F "$run_id"); do
+    "${engine[@]}" rm -f "$name" >/dev/null 2>&1
+  done
+  rm -rf "$workdir"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- the base image -------------------------------------------------------------------------------
+# What debian:bookworm-slim is: debootstrap minbase, made slim the way the official image is
+# (debuerreotype's slimify: no docs, man pages or locales, and dpkg told not to install them).
+make_base_tarball() {
+  local rootfs=$workdir/rootfs mirror
+  mirror=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources)
+  if [[ -z $mirror ]]; then
+    echo "no apt mirror in /etc/apt/sources.list.d/debian.sources" >&2
+    return 1
+  fi
+  echo "debootstrap bookworm from $mirror (once; cached in $base_tarball)"
+  debootstrap --variant=minbase bookworm "$rootfs" "$mirror" >"$workdir/debootstrap.log" 2>&1 || {
+    tail -n 20 "$workdir/debootstrap.log" >&2
+    return 1
+  }
+  cp /etc/apt/sources.list.d/debian.sources "$rootfs/etc/apt/sources.list.d/"
+  cp /etc/apt/apt.conf.d/99artifact-registry "$rootfs/etc/apt/apt.conf.d/" 2>/dev/null || true
+  rm -f "$rootfs/etc/apt/sources.list"
+  cat >"$rootfs/etc/dpkg/dpkg.cfg.d/docker" <<'EOF'
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/man/*
+path-exclude /usr/share/groff/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/locale/*
+path-exclude /usr/share/lintian/*
+path-exclude /usr/share/linda/*
+EOF
+  cat >"$rootfs/etc/apt/apt.conf.d/docker-clean" <<'EOF'
+DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+Dir::Cache::pkgcache "";
+Dir::Cache::srcpkgcache "";
+EOF
+  find "$rootfs/usr/share/doc" -mindepth 1 -not -name copyright -not -type d -delete
+  find "$rootfs/usr/share/doc" -mindepth 1 -type d -empty -delete
+  rm -rf "$rootfs"/usr/share/{man,groff,info,locale,lintian,linda}/*
+  rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/cache/apt/*.bin "$rootfs"/var/lib/apt/lists/*
+  rm -rf "$rootfs"/var/log/* "$rootfs"/tmp/* "$rootfs"/var/tmp/*
+  mkdir -p "$cache_dir"
+  tar --numeric-owner -C "$rootfs" -cf "$base_tarball.tmp" . && mv "$base_tarball.tmp" "$base_tarball"
+  local status=$?
+  rm -rf "$rootfs"
+  return $status
+}
+
+if "${engine[@]}" image inspect "$base_image" >/dev/null 2>&1; then
+  echo "base image $base_image present"
+elif [[ ${engine[0]} == docker ]]; then
+  "${engine[@]}" pull "$base_image" || true
+else
+  if [[ ! -s $base_tarball ]]; then
+    make_base_tarball || true
+  fi
+  if [[ -s $base_tarball ]]; then
+    "${engine[@]}" import "$base_tarball" "$base_image" >/dev/null || true
+  fi
+fi
+if "${engine[@]}" image inspect "$base_image" >/dev/null 2>&1; then
+  pass "base image $base_image"
+else
+  fail "base image $base_image"
+  finish
+fi
+
+# --- build ----------------------------------------------------------------------------------------
+echo "building $image from docker/Dockerfile"
+revision=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)
+if "${engine[@]}" build "${build_flags[@]}" --build-arg "REVISION=$revision" -t "$image" \
+  -f "$repo/docker/Dockerfile" "$repo" >"$workdir/build.log" 2>&1; then
+  pass "image builds from docker/Dockerfile"
+else
+  tail -n 40 "$workdir/build.log"
+  fail "image builds from docker/Dockerfile"
+  finish
+fi
+echo "image size: $("${engine[@]}" image inspect --format '{{.Size}}' "$image") bytes" \
+  "(base $("${engine[@]}" image inspect --format '{{.Size}}' "$base_image"))"
+
+# --- the server container -------------------------------------------------------------------------
+# Credentials: a users file mounted read-only where a compose secret would be, readable by the
+# image's uid only. Never in the image.
+readonly user=alice
+readonly password=s3cret-$RANDOM$RANDOM
+users_file=$workdir/users
+printf '%s:%s\n' "$user" "$password" >"$users_file"
+chown 10001:10001 "$users_file"
+chmod 0400 "$users_file"
+
+# --listen is the image's default (0.0.0.0:1080); the users file is found at the secret path. The
+# BIND and UDP ranges are published 1:1 because the server announces the port it bound inside.
+if ! "${engine[@]}" run -d --name "$server" "${run_flags[@]}" \
+  -p "$host_address:$tcp_port:1080/tcp" \
+  -p "$host_address:$bind_range:$bind_range/tcp" \
+  -p "$host_address:$udp_range:$udp_range/udp" \
+  -v "$users_file:/run/secrets/socks5d_users:ro" \
+  "$image" \
+  --advertise_address="$host_address" \
+  --bind_port_range="$bind_range" \
+  --udp_port_range="$udp_range" \
+  --log_level=debug >"$workdir/run.log" 2>&1; then
+  cat "$workdir/run.log"
+  fail "server container starts"
+  finish
+fi
+
+# Python exits 0 or 1 after writing its counts to the results file; anything else is a crash.
+"$python" "$repo/docker/container_test.py" \
+  --engine "${engine[*]}" \
+  --run-flags "${run_flags[*]}" \
+  --image "$image" \
+  --container "$server" \
+  --name-prefix "$run_id" \
+  --proxy "$host_address:$tcp_port" \
+  --advertise-address "$host_address" \
+  --bind-range "$bind_range" \
+  --udp-range "$udp_range" \
+  --user "$user" --password "$password" \
+  --results "$workdir/results"
+status=$?
+if [[ -s $workdir/results ]]; then
+  read -r py_passed py_failed <"$workdir/results"
+  passed=$((passed + py_passed))
+  failed=$((failed + py_failed))
+fi
+if ((status != 0 && status != 1)) || [[ ! -s $workdir/results ]]; then
+  fail "container_test.py ran to the end (exit status $status)"
+fi
+finish
