@@ -1,0 +1,33 @@
+// The whole server: workers, listeners and signal-driven graceful shutdown.
+#ifndef SOCKS5_SERVER_SERVER_H_
+#define SOCKS5_SERVER_SERVER_H_
+
+#include <memory>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "server/config.h"
+#include "server/worker.h"
+
+namespace socks5::server {
+
+class Server {
+ public:
+  explicit Server(Config config);
+  ~Server();
+
+  // Binds every listener on every worker and logs `listening on HOST:PORT` for each.
+  absl::Status Start();
+  // Blocks until SIGTERM or SIGINT, then stops accepting, lets sessions drain for
+  // --shutdown_grace (a second signal cuts it short) and stops.
+  void RunUntilSignalled();
+
+ private:
+  Config config_;
+  SessionCounter sessions_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+};
+
+}  // namespace socks5::server
+
+#endif  // SOCKS5_SERVER_SERVER_H_

@@ -1,0 +1,37 @@
+// The credentials of --users_file and the RFC 1929 check against them.
+//
+// File format: one `user:password` per line. The user is everything before the first ':', the
+// password everything after it (it may contain ':'); both 1-255 bytes. Blank lines and lines
+// starting with '#' are ignored; a trailing '\r' is removed. A user may appear once.
+#ifndef SOCKS5_SERVER_USERS_H_
+#define SOCKS5_SERVER_USERS_H_
+
+#include <string>
+
+
+#include "absl/strings/string_view.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+
+namespace socks5::server {
+
+class Users {
+ public:
+  static absl::StatusOr<Users> Parse(absl::string_view contents);
+  static absl::StatusOr<Users> Load(const std::string& path);
+
+  // True when the user exists with this password. The comparison takes the same time whether
+  // the user exists or not and wherever the password differs.
+  bool Check(absl::string_view user, absl::string_view password) const;
+  std::size_t size() const { return passwords_.size(); }
+
+ private:
+  absl::flat_hash_map<std::string, std::string> passwords_;
+};
+
+// Compares a and b (each at most 255 bytes) in time independent of their contents.
+bool ConstantTimeEquals(absl::string_view a, absl::string_view b);
+
+}  // namespace socks5::server
+
+#endif  // SOCKS5_SERVER_USERS_H_
