@@ -328,10 +328,10 @@ class Resolver::Impl {
 
   void StartLookup(std::string key, Handler handler) {
     std::uint64_t id = next_id_++;
-    auto owned = std::make_unique<Lookup>(io_, this, id, key);
+    auto owned = std::make_unique<Lookup>(io_, this, id, std::move(key));
     Lookup* lookup = owned.get();
     lookups_.emplace(id, std::move(owned));
-    waiting_.emplace(std::move(key), lookup);
+    waiting_.emplace(lookup->name, lookup);
     lookup->waiters.push_back(std::move(handler));
     lookup->deadline.expires_after(ToChrono(options_.timeout));
     lookup->deadline.async_wait([this, alive = std::weak_ptr(alive_), id](std::error_code ec) {

@@ -1,5 +1,8 @@
 #include "tests/dns/fake_dns_server.h"
 
+#include <system_error>
+#include <tuple>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
@@ -10,6 +13,7 @@ namespace {
 // RFC 1035 s4.1.1 header: ID, flags, QDCOUNT, ANCOUNT, NSCOUNT, ARCOUNT, 16 bits each.
 constexpr std::size_t kHeaderSize = 12;
 constexpr std::uint16_t kFlagResponse = 0x8000;
+constexpr std::uint16_t kFlagTruncated = 0x0200;
 constexpr std::uint16_t kFlagRecursionDesired = 0x0100;
 constexpr std::uint16_t kFlagRecursionAvailable = 0x0080;
 constexpr std::uint16_t kClassIn = 1;
@@ -56,11 +60,12 @@ std::optional<DnsQuestion> ParseDnsQuery(std::span<const std::uint8_t> message) 
 }
 
 std::vector<std::uint8_t> EncodeDnsResponse(const DnsQuestion& question, std::uint8_t rcode,
-                                            const std::vector<DnsRecord>& answers) {
+                                            const std::vector<DnsRecord>& answers, bool truncated) {
   std::vector<std::uint8_t> out;
   AppendU16(out, question.id);
   AppendU16(out, static_cast<std::uint16_t>(kFlagResponse | kFlagRecursionAvailable |
-                                            (question.flags & kFlagRecursionDesired) | rcode));
+                                            (question.flags & kFlagRecursionDesired) |
+                                            (truncated ? kFlagTruncated : 0) | rcode));
   AppendU16(out, 1);  // QDCOUNT
   AppendU16(out, static_cast<std::uint16_t>(answers.size()));
   AppendU16(out, 0);  // NSCOUNT
@@ -83,9 +88,43 @@ std::vector<std::uint8_t> EncodeDnsResponse(const DnsQuestion& question, std::ui
   return out;
 }
 
+namespace {
+
+// UDP on port 0 first, then TCP on the port the kernel gave; tries again in the rare case that
+// port is taken for TCP.
+std::pair<asio::ip::udp::socket, asio::ip::tcp::acceptor> BindBoth(asio::io_context& io,
+                                                                   const std::string& address) {
+  asio::ip::address ip = asio::ip::make_address(address);
+  for (int attempt = 0;; ++attempt) {
+    asio::ip::udp::socket udp(io, asio::ip::udp::endpoint(ip, 0));
+    asio::ip::tcp::acceptor tcp(io);
+    asio::ip::tcp::endpoint endpoint(ip, udp.local_endpoint().port());
+    tcp.open(endpoint.protocol());
+    std::error_code ec;
+    tcp.bind(endpoint, ec);
+    if (!ec) tcp.listen(asio::socket_base::max_listen_connections, ec);
+    if (!ec) return {std::move(udp), std::move(tcp)};
+    if (attempt == 20) throw std::system_error(ec, "binding the fake DNS server's TCP port");
+  }
+}
+
+}  // namespace
+
 FakeDnsServer::FakeDnsServer(asio::io_context& io, const std::string& bind_address)
-    : socket_(io, asio::ip::udp::endpoint(asio::ip::make_address(bind_address), 0)) {
+    : socket_(io), acceptor_(io) {
+  std::tie(socket_, acceptor_) = BindBoth(io, bind_address);
   Receive();
+  Accept();
+}
+
+FakeDnsServer::~FakeDnsServer() {
+  // Pending handlers then see operation_aborted and leave `this` alone.
+  for (const std::weak_ptr<TcpClient>& weak : tcp_clients_) {
+    if (std::shared_ptr<TcpClient> client = weak.lock()) {
+      std::error_code ignored;
+      client->socket.close(ignored);
+    }
+  }
 }
 
 std::string FakeDnsServer::server() const {
@@ -121,26 +160,78 @@ void FakeDnsServer::Ignore(const std::string& name) {
   ignored_.insert(absl::AsciiStrToLower(name));
 }
 
+void FakeDnsServer::Truncate(const std::string& name) {
+  truncated_.insert(absl::AsciiStrToLower(name));
+}
+
 int FakeDnsServer::queries(const std::string& name, std::uint16_t type) const {
   auto it = queries_.find({absl::AsciiStrToLower(name), type});
   return it == queries_.end() ? 0 : it->second;
 }
 
 void FakeDnsServer::Receive() {
-  socket_.async_receive_from(asio::buffer(buffer_), peer_,
-                             [this](std::error_code ec, std::size_t size) {
-                               if (ec == asio::error::operation_aborted) return;  // destroyed
-                               if (!ec) Handle(std::span(buffer_.data(), size));
-                               Receive();
-                             });
+  socket_.async_receive_from(
+      asio::buffer(buffer_), peer_, [this](std::error_code ec, std::size_t size) {
+        if (ec == asio::error::operation_aborted) return;  // destroyed
+        if (!ec) {
+          if (auto response = Answer(std::span(buffer_.data(), size), /*tcp=*/false)) {
+            std::error_code ignored;
+            socket_.send_to(asio::buffer(*response), peer_, 0, ignored);
+          }
+        }
+        Receive();
+      });
 }
 
-void FakeDnsServer::Handle(std::span<const std::uint8_t> message) {
-  std::optional<DnsQuestion> question = ParseDnsQuery(message);
-  if (!question.has_value()) return;
+void FakeDnsServer::Accept() {
+  acceptor_.async_accept([this](std::error_code ec, asio::ip::tcp::socket socket) {
+    if (ec == asio::error::operation_aborted) return;  // destroyed
+    if (!ec) {
+      auto client = std::make_shared<TcpClient>(std::move(socket));
+      tcp_clients_.push_back(client);
+      ReadTcpQuery(client);
+    }
+    Accept();
+  });
+}
+
+// RFC 1035 s4.2.2: over TCP each message is preceded by its 16-bit length.
+void FakeDnsServer::ReadTcpQuery(const std::shared_ptr<TcpClient>& client) {
+  TcpClient& c = *client;
+  asio::async_read(
+      c.socket, asio::buffer(c.length), [this, client](std::error_code ec, std::size_t) {
+        if (ec) return;  // closed by the client, or by ~FakeDnsServer
+        client->message.resize(client->length[0] << 8 | client->length[1]);
+        asio::async_read(client->socket, asio::buffer(client->message),
+                         [this, client](std::error_code ec, std::size_t) {
+                           if (ec) return;
+                           std::optional<std::vector<std::uint8_t>> response =
+                               Answer(client->message, /*tcp=*/true);
+                           if (!response.has_value()) return ReadTcpQuery(client);
+                           client->response = {static_cast<std::uint8_t>(response->size() >> 8),
+                                               static_cast<std::uint8_t>(response->size())};
+                           client->response.insert(client->response.end(), response->begin(),
+                                                   response->end());
+                           asio::async_write(client->socket, asio::buffer(client->response),
+                                             [this, client](std::error_code ec, std::size_t) {
+                                               if (!ec) ReadTcpQuery(client);
+                                             });
+                         });
+      });
+}
+
+std::optional<std::vector<std::uint8_t>> FakeDnsServer::Answer(std::span<const std::uint8_t> query,
+                                                               bool tcp) {
+  std::optional<DnsQuestion> question = ParseDnsQuery(query);
+  if (!question.has_value()) return std::nullopt;
   ++total_queries_;
+  if (tcp) ++tcp_queries_;
   ++queries_[{question->name, question->type}];
-  if (silent_ || ignored_.contains(question->name)) return;
+  if (silent_) return std::nullopt;
+  if (!tcp && truncated_.contains(question->name)) {
+    return EncodeDnsResponse(*question, kRcodeNoError, {}, /*truncated=*/true);
+  }
+  if (ignored_.contains(question->name)) return std::nullopt;
 
   std::uint8_t rcode = kRcodeNoError;
   std::vector<DnsRecord> answers;
@@ -153,9 +244,7 @@ void FakeDnsServer::Handle(std::span<const std::uint8_t> message) {
       if (record.type == question->type) answers.push_back(record);
     }
   }
-  std::vector<std::uint8_t> response = EncodeDnsResponse(*question, rcode, answers);
-  std::error_code ignored;
-  socket_.send_to(asio::buffer(response), peer_, 0, ignored);
+  return EncodeDnsResponse(*question, rcode, answers);
 }
 
 }  // namespace socks5::dns::testing

@@ -1,13 +1,16 @@
-// An in-process DNS server for tests: UDP on loopback port 0, driven by the test's io_context.
-// Answers A and AAAA from a table with chosen TTLs, NXDOMAIN for names not in the table, SERVFAIL
-// or nothing at all where told to, and counts the questions it gets. Only what c-ares sends is
-// understood: one question, no compression in queries.
+// An in-process DNS server for tests: UDP and TCP on one loopback port (chosen by the kernel),
+// driven by the test's io_context. Answers A and AAAA from a table with chosen TTLs, NXDOMAIN for
+// names not in the table, SERVFAIL, a truncated UDP answer or nothing at all where told to, and
+// counts the questions it gets. Only what c-ares sends is understood: one question, no
+// compression in queries.
 #ifndef SOCKS5_TESTS_DNS_FAKE_DNS_SERVER_H_
 #define SOCKS5_TESTS_DNS_FAKE_DNS_SERVER_H_
 
 #include <array>
 #include <cstdint>
+#include <list>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <span>
@@ -42,14 +45,17 @@ struct DnsRecord {
 // A query's question, or nullopt for anything but a well-formed one-question query.
 std::optional<DnsQuestion> ParseDnsQuery(std::span<const std::uint8_t> message);
 
-// A response echoing `question`, with `answers` named by a pointer to the question's name.
+// A response echoing `question`, with `answers` named by a pointer to the question's name;
+// `truncated` sets TC (RFC 1035 s4.1.1), telling the client to ask again over TCP.
 std::vector<std::uint8_t> EncodeDnsResponse(const DnsQuestion& question, std::uint8_t rcode,
-                                            const std::vector<DnsRecord>& answers);
+                                            const std::vector<DnsRecord>& answers,
+                                            bool truncated = false);
 
 class FakeDnsServer {
  public:
-  // Binds UDP `bind_address`:0 and serves on `io` until destroyed.
+  // Binds UDP `bind_address`:0, then TCP on the same port, and serves on `io` until destroyed.
   explicit FakeDnsServer(asio::io_context& io, const std::string& bind_address = "127.0.0.1");
+  ~FakeDnsServer();
   FakeDnsServer(const FakeDnsServer&) = delete;
   FakeDnsServer& operator=(const FakeDnsServer&) = delete;
 
@@ -65,25 +71,45 @@ class FakeDnsServer {
   void ServFail(const std::string& name);
   // Queries for `name` get no response.
   void Ignore(const std::string& name);
+  // UDP queries for `name` get an empty answer with TC set (even if ignored); TCP ones the real
+  // answer (or none if ignored).
+  void Truncate(const std::string& name);
   // No query gets a response.
   void set_silent(bool silent) { silent_ = silent; }
 
+  // Questions received, over UDP and TCP together.
   int queries(const std::string& name, std::uint16_t type) const;
   int total_queries() const { return total_queries_; }
+  int tcp_queries() const { return tcp_queries_; }
 
  private:
+  struct TcpClient {
+    explicit TcpClient(asio::ip::tcp::socket socket) : socket(std::move(socket)) {}
+    asio::ip::tcp::socket socket;
+    std::array<std::uint8_t, 2> length{};
+    std::vector<std::uint8_t> message;
+    std::vector<std::uint8_t> response;
+  };
+
   void Receive();
-  void Handle(std::span<const std::uint8_t> message);
+  void Accept();
+  void ReadTcpQuery(const std::shared_ptr<TcpClient>& client);
+  // The response to send, or nullopt for none.
+  std::optional<std::vector<std::uint8_t>> Answer(std::span<const std::uint8_t> query, bool tcp);
 
   asio::ip::udp::socket socket_;
+  asio::ip::tcp::acceptor acceptor_;
+  std::list<std::weak_ptr<TcpClient>> tcp_clients_;  // closed when the server is destroyed
   std::array<std::uint8_t, 1500> buffer_{};
   asio::ip::udp::endpoint peer_;
   std::map<std::string, std::vector<DnsRecord>> records_;  // names that exist
   std::set<std::string> servfail_;
   std::set<std::string> ignored_;
+  std::set<std::string> truncated_;
   bool silent_ = false;
   std::map<std::pair<std::string, std::uint16_t>, int> queries_;
   int total_queries_ = 0;
+  int tcp_queries_ = 0;
 };
 
 }  // namespace socks5::dns::testing

@@ -168,6 +168,29 @@ TEST_F(ResolverTest, FailsOverToTheNextServer) {
   EXPECT_GE(silent.queries("failover.test", kTypeA), 1);
 }
 
+TEST_F(ResolverTest, TruncatedAnswerIsAskedAgainOverTcp) {
+  // c-ares connects a TCP socket: the write-readiness path of the descriptor watching.
+  dns_.AddAddress("big.test", "192.0.2.20", 60);
+  dns_.AddAddress("big.test", "2001:db8::20", 60);
+  dns_.Truncate("big.test");
+  auto resolver = MakeResolver();
+  Result result = ResolveNow(*resolver, "big.test");
+  EXPECT_FALSE(result.ec) << result.ec.message();
+  EXPECT_THAT(result.addresses, UnorderedElementsAre(Ip("192.0.2.20"), Ip("2001:db8::20")));
+  EXPECT_EQ(dns_.tcp_queries(), 2);
+}
+
+TEST_F(ResolverTest, DestructionWithATcpQueryInFlight) {
+  dns_.Truncate("tcp.test");
+  dns_.Ignore("tcp.test");  // a truncated UDP answer, then nothing over TCP
+  auto resolver = MakeResolver();
+  auto slot = Start(*resolver, "tcp.test");
+  ASSERT_TRUE(RunUntil([&] { return dns_.tcp_queries() >= 1; }));
+  resolver.reset();
+  ASSERT_TRUE(RunUntil([&] { return slot->has_value(); }));
+  EXPECT_EQ((*slot)->ec, Errc::kCancelled);
+}
+
 TEST_F(ResolverTest, IPv6Server) {
   std::unique_ptr<FakeDnsServer> v6;
   try {
