@@ -116,13 +116,6 @@ absl::StatusOr<Cidr> ParseCidr(absl::string_view text) {
   return Cidr{network, prefix.value_or(max_prefix)};
 }
 
-absl::StatusOr<UdpReplyPolicy> ParseUdpReplyPolicy(absl::string_view text) {
-  if (text == "restricted") return UdpReplyPolicy::kRestricted;
-  if (text == "full_cone") return UdpReplyPolicy::kFullCone;
-  return absl::InvalidArgumentError(
-      absl::StrCat("--udp_reply_policy: '", text, "' (use restricted or full_cone)"));
-}
-
 bool IsLoopback(const asio::ip::address& address) {
   return Unmap(address).is_loopback();
 }

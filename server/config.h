@@ -17,6 +17,7 @@
 #include "absl/time/time.h"
 #include "asio.hpp"
 #include "server/users.h"
+#include "udp/policy.h"
 #include "udp/port_range.h"
 
 namespace socks5::server {
@@ -27,8 +28,6 @@ struct Cidr {
   int prefix_length = 0;
   bool Contains(const asio::ip::address& address) const;
 };
-
-enum class UdpReplyPolicy { kRestricted, kFullCone };
 
 struct Config {
   std::vector<asio::ip::tcp::endpoint> listen;
@@ -49,7 +48,7 @@ struct Config {
   std::optional<asio::ip::address> advertise_address;
   // UDP ASSOCIATE
   std::optional<udp::PortRange> udp_port_range;
-  UdpReplyPolicy udp_reply_policy = UdpReplyPolicy::kRestricted;
+  udp::ReplyPolicy udp_reply_policy = udp::ReplyPolicy::kRestricted;
   absl::Duration udp_reassembly_timeout = absl::Seconds(5);
   absl::Duration udp_idle_timeout = absl::Minutes(5);
 
@@ -63,7 +62,6 @@ absl::StatusOr<asio::ip::tcp::endpoint> ParseHostPort(absl::string_view text);
 absl::StatusOr<std::vector<asio::ip::tcp::endpoint>> ParseListenList(absl::string_view text);
 // "10.0.0.0/8", "::1/128", or a bare IP (a host prefix).
 absl::StatusOr<Cidr> ParseCidr(absl::string_view text);
-absl::StatusOr<UdpReplyPolicy> ParseUdpReplyPolicy(absl::string_view text);
 // 127.0.0.0/8, ::1, and IPv4-mapped loopback.
 bool IsLoopback(const asio::ip::address& address);
 

@@ -137,8 +137,10 @@ absl::Status BuildConfig(Config& config) {
     }
     config.udp_port_range = *parsed;
   }
-  auto policy = socks5::server::ParseUdpReplyPolicy(absl::GetFlag(FLAGS_udp_reply_policy));
-  if (!policy.ok()) return policy.status();
+  auto policy = socks5::udp::ParseReplyPolicy(absl::GetFlag(FLAGS_udp_reply_policy));
+  if (!policy.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--udp_reply_policy: ", policy.status().message()));
+  }
   config.udp_reply_policy = *policy;
   config.udp_reassembly_timeout = absl::GetFlag(FLAGS_udp_reassembly_timeout);
   config.udp_idle_timeout = absl::GetFlag(FLAGS_udp_idle_timeout);

@@ -129,11 +129,5 @@ TEST(ValidateConfigTest, RejectsBadDurationsAndAdvertise) {
   EXPECT_FALSE(ValidateConfig(config).ok());
 }
 
-TEST(ParseUdpReplyPolicyTest, Names) {
-  EXPECT_EQ(*ParseUdpReplyPolicy("restricted"), UdpReplyPolicy::kRestricted);
-  EXPECT_EQ(*ParseUdpReplyPolicy("full_cone"), UdpReplyPolicy::kFullCone);
-  EXPECT_FALSE(ParseUdpReplyPolicy("open").ok());
-}
-
 }  // namespace
 }  // namespace socks5::server
