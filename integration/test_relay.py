@@ -1,5 +1,6 @@
 """CONFORMANCE.md section D (relaying) and the access log."""
 
+import hashlib
 import os
 import socket
 import threading
@@ -7,7 +8,8 @@ import time
 
 from conftest import PASSWORD, USER
 from socks5lib import (assert_closed, assert_open, deadline, greeting, recv_exact, request,
-                       reserve_refusing_port, transfer_both_ways, userpass)
+                       reserve_refusing_port, transfer_both_ways, userpass, SinkServer,
+                       SourceServer)
 
 
 def _relay(server, target, **auth):
@@ -105,7 +107,6 @@ def test_d3_8mib_both_ways_at_once(socks5d, target):
         assert "target" in result, "target side did not finish"
         target_digest, target_got, target_errors = result["target"]
         assert not client_errors and not target_errors, (client_errors, target_errors)
-        import hashlib
         assert client_got == size and target_got == size
         assert client_digest == hashlib.sha256(down).hexdigest(), "downstream corrupted"
         assert target_digest == hashlib.sha256(up).hexdigest(), "upstream corrupted"
@@ -216,3 +217,59 @@ def test_access_log_user_and_no_credentials_in_logs(socks5d, users_file, target)
     assert PASSWORD not in output, "the password appears in the server output"
     assert wrong not in output, "a wrong password attempt appears in the server output"
     assert "hunter2" not in output, "the users file content appears in the server output"
+
+
+def test_download_from_source_then_eof(socks5d):
+    payload = os.urandom(3 << 20)
+    source = SourceServer(payload)
+    try:
+        server = socks5d()
+        with server.client() as client:
+            client.connect("127.0.0.1", source.port)
+            assert client.recv_exact(len(payload), timeout=deadline(20)) == payload
+            assert client.assert_closed() == "eof"
+    finally:
+        source.close()
+
+
+def test_upload_to_sink_then_eof(socks5d):
+    payload = os.urandom(3 << 20)
+    sink = SinkServer()
+    try:
+        server = socks5d()
+        with server.client() as client:
+            client.connect("127.0.0.1", sink.port)
+            client.send(payload)
+            client.shutdown_write()
+            assert sink.next_result() == (len(payload), hashlib.sha256(payload).hexdigest())
+            assert client.assert_closed() == "eof"
+    finally:
+        sink.close()
+
+
+def test_many_concurrent_sessions(socks5d, echo_server):
+    server = socks5d()
+    clients = []
+    try:
+        for i in range(100):
+            client = server.client()
+            clients.append(client)
+            client.send(greeting(0x00) + request("127.0.0.1", echo_server.port))
+        for i, client in enumerate(clients):
+            client.expect(b"\x05\x00")
+            assert client.read_reply(timeout=deadline(10)).rep == 0
+            client.send(b"session %03d" % i)
+        for i, client in enumerate(clients):
+            client.expect(b"session %03d" % i, timeout=deadline(10))
+    finally:
+        for client in clients:
+            client.close()
+
+
+def test_handshake_timeout_does_not_cut_established_relay(socks5d, echo_server):
+    server = socks5d("--handshake_timeout=1s")
+    with server.client() as client:
+        client.connect("127.0.0.1", echo_server.port)
+        assert_open(client.sock, 1.6)
+        client.send(b"still here")
+        client.expect(b"still here")

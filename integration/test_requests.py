@@ -9,7 +9,7 @@ import pytest
 from socks5lib import (REP_ADDRESS_TYPE_NOT_SUPPORTED, REP_COMMAND_NOT_SUPPORTED,
                        REP_CONNECTION_REFUSED, REP_HOST_UNREACHABLE, REP_NETWORK_UNREACHABLE,
                        REP_NOT_ALLOWED, REP_TTL_EXPIRED, DnsResponder, EchoServer, TcpListener,
-                       blackhole_target, connect_errno, deadline, failure_reply, greeting,
+                       assert_closed, blackhole_target, connect_errno, deadline, failure_reply, greeting,
                        recv_exact, request, reserve_refusing_port)
 
 
@@ -60,6 +60,7 @@ def test_c2_connect_ipv6(socks5d, echo_server6):
         assert reply.address == peer, f"BND {reply.address} != outbound socket {peer}"
         client.send(b"over v6")
         client.expect(b"over v6")
+    server.wait_access_log(cmd="CONNECT", target=f"[::1]:{echo_server6.port}", reply="00")
 
 
 # --- C3 / C5: domain names through a DNS responder started by the test
@@ -364,3 +365,98 @@ def test_c14_denied_ipv4_mapped_ipv6(socks5d):
         denied.assert_no_connection(0.3)
     finally:
         denied.close()
+
+
+# --- Robustness around pending work (these matter most under sanitizers)
+
+
+@pytest.fixture
+def silent_dns():
+    """A UDP socket posing as a DNS server that never answers."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    yield f"--dns_servers=127.0.0.1:{sock.getsockname()[1]}"
+    sock.close()
+
+
+def test_dns_timeout_fails_request(socks5d, silent_dns):
+    server = socks5d(silent_dns, "--dns_timeout=1s")
+    with _connect_name(server, "slow.test", 80) as client:
+        start = time.monotonic()
+        reply = client.read_reply(timeout=deadline(15))
+        assert reply.rep in (0x01, 0x04), f"expected REP 01 or 04, got {reply}"
+        client.assert_closed()
+        assert time.monotonic() - start >= 0.8
+
+
+def test_client_gone_during_dns_then_server_serves(socks5d, silent_dns, echo_server):
+    server = socks5d(silent_dns, "--dns_timeout=1s")
+    for i in range(20):
+        client = _connect_name(server, f"pending{i}.test", 80)
+        client.reset() if i % 2 else client.close()
+    with _requested(server, request("127.0.0.1", echo_server.port)) as client:
+        assert client.read_reply().rep == 0
+        client.send(b"ok")
+        client.expect(b"ok")
+    # Let every abandoned query reach its timeout inside the server (crash check at teardown).
+    with _connect_name(server, "last.test", 80) as client:
+        assert client.read_reply(timeout=deadline(15)).rep != 0
+
+
+def test_client_gone_during_connect_then_server_serves(socks5d, echo_server):
+    port, keep = blackhole_target()
+    try:
+        server = socks5d("--connect_timeout=1s")
+        for i in range(20):
+            client = _requested(server, request("127.0.0.1", port))
+            client.reset() if i % 2 else client.close()
+        with _requested(server, request("127.0.0.1", port)) as client:
+            assert client.read_reply(timeout=deadline(6)).rep == REP_TTL_EXPIRED
+        with _requested(server, request("127.0.0.1", echo_server.port)) as client:
+            assert client.read_reply().rep == 0
+    finally:
+        for sock in keep:
+            sock.close()
+
+
+@pytest.mark.parametrize("literal,echo", [("127.0.0.1", "echo4"), ("::1", "echo6")])
+def test_c3_ip_literal_sent_as_domain(socks5d, dns_world, literal, echo):
+    """Some clients send IP literals with ATYP 03; no DNS query is needed."""
+    server = socks5d(dns_world["dns"].server_flag)
+    with _connect_name(server, literal, dns_world[echo].port) as client:
+        reply = client.read_reply(timeout=deadline(10))
+        assert reply.rep == 0, reply
+        client.send(b"literal")
+        client.expect(b"literal")
+
+
+@pytest.mark.parametrize("name", [b"a" * 64 + b".test", b"a." * 127 + b"b", b"..test", b"\xff\xfe.test"],
+                         ids=["label_64", "name_255", "empty_label", "non_ascii"])
+def test_c10_invalid_dns_names(socks5d, dns_world, echo_server, name):
+    server = socks5d(dns_world["dns"].server_flag)
+    with _requested(server, request(name, 80)) as client:
+        reply = client.read_reply(timeout=deadline(10))
+        assert reply.rep != 0, reply
+        client.assert_closed()
+    with _requested(server, request("127.0.0.1", echo_server.port)) as client:
+        assert client.read_reply().rep == 0
+
+
+def test_c13_request_data_and_fin_before_reply(socks5d, target):
+    """greeting + request + data + FIN in one go: the data and the FIN reach the
+    target after the connect, and the target's answer still comes back."""
+    server = socks5d()
+    client = server.client()
+    with client:
+        client.send(greeting(0x00) + request("127.0.0.1", target.port) + b"one-shot")
+        client.shutdown_write()
+        conn, _ = target.accept()
+        with conn:
+            assert recv_exact(conn, 8, deadline(5)) == b"one-shot"
+            assert assert_closed(conn, deadline(5)) == "eof"
+            conn.sendall(b"answer")
+            conn.shutdown(socket.SHUT_WR)
+            client.expect(b"\x05\x00")
+            assert client.read_reply().rep == 0
+            client.expect(b"answer")
+            assert client.assert_closed() == "eof"
