@@ -40,6 +40,8 @@ struct ResolverOptions {
 // Checks "IP[:PORT],..." server syntax (for start-up errors); used by Create too.
 absl::Status ValidateServers(const std::vector<std::string>& servers);
 
+// Not thread-safe: create, use and destroy it on its io_context's thread, and destroy it before
+// the io_context. Names are looked up in /etc/hosts first, then DNS ("localhost" never leaves).
 class Resolver {
  public:
   using Addresses = std::vector<asio::ip::address>;
