@@ -66,16 +66,31 @@ def test_c2_connect_ipv6(socks5d, echo_server6):
 # --- C3 / C5: domain names through a DNS responder started by the test
 
 
+def _echo_with_refusing_twins(host, twin_hosts):
+    """An echo server on host, and bound non-listening sockets on the same port of
+    each twin host. Retries when the port is taken on a twin address."""
+    for _ in range(20):
+        echo = EchoServer(host)
+        twins = []
+        try:
+            for twin_host in twin_hosts:
+                twins.append(reserve_refusing_port(twin_host, echo.port))
+        except OSError:
+            echo.close()
+            for twin in twins:
+                twin.close()
+            continue
+        return echo, twins
+    raise AssertionError(f"no port free on {host} and {twin_hosts}")
+
+
 @pytest.fixture
 def dns_world():
     """Echo servers on 127.0.0.1 and ::1, ports that refuse, and a DNS table naming them."""
-    echo4 = EchoServer("127.0.0.1")
-    echo6 = EchoServer("::1")
     # Same port numbers as the echo servers but on the other family / address:
     # bound and not listening, so a connect there is refused.
-    refuse6 = reserve_refusing_port("::1", echo4.port)
-    refuse4 = reserve_refusing_port("127.0.0.1", echo6.port)
-    refuse4b = reserve_refusing_port("127.0.0.2", echo4.port)
+    echo4, (refuse6, refuse4b) = _echo_with_refusing_twins("127.0.0.1", ["::1", "127.0.0.2"])
+    echo6, (refuse4,) = _echo_with_refusing_twins("::1", ["127.0.0.1"])
     responder = DnsResponder({
         "echo.test": {"A": ["127.0.0.1"]},
         "v6only.test": {"AAAA": ["::1"]},
