@@ -142,6 +142,35 @@ class HttpTarget:
         self.server.server_close()
 
 
+class BannerTarget:
+    """A TCP server that greets every connection with an SSH banner, then waits for EOF."""
+
+    BANNER = b"SSH-2.0-OpenSSH_9.2p1\r\n"
+
+    def __init__(self, host):
+        self.sock = socket.create_server((host, 0))
+        self.host, self.port = host, self.sock.getsockname()[1]
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self):
+        while True:
+            try:
+                connection, _ = self.sock.accept()
+            except OSError:
+                return
+            with connection:
+                connection.settimeout(TIMEOUT)
+                try:
+                    connection.sendall(self.BANNER)
+                    while connection.recv(4096):
+                        pass
+                except OSError:
+                    pass
+
+    def close(self):
+        self.sock.close()
+
+
 class UdpEcho:
     def __init__(self, host):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -258,6 +287,7 @@ class Cases:
         self.gateway = None
         self.http = None
         self.udp_echo = None
+        self.banner = None
 
     def run(self, name, case):
         try:
@@ -284,6 +314,7 @@ class Cases:
         self.gateway = find_gateway(self.engine.inspect(self.args.container))
         self.http = HttpTarget(self.gateway)
         self.udp_echo = UdpEcho(self.gateway)
+        self.banner = BannerTarget(self.gateway)
         print(f"     host targets on the container gateway {self.gateway}: "
               f"HTTP {self.http.port}, UDP echo {self.udp_echo.port}")
 
@@ -322,12 +353,15 @@ class Cases:
         assert result.returncode == 0, f"healthcheck: {result.returncode} {result.stdout.strip()}"
 
     def healthcheck_rejects_non_socks(self):
-        # Pointed at the HTTP server, the same probe must fail: it checks the SOCKS5 answer, not
-        # only that something accepts TCP connections.
-        result = self.engine("exec", "-e", f"SOCKS5D_HEALTHCHECK_ADDRESS={self.gateway}:{self.http.port}",
-                             self.args.container, "/usr/local/bin/socks5d-healthcheck")
-        assert result.returncode != 0, "the probe accepted an HTTP server"
-        assert "answered" in result.stdout, result.stdout
+        # Pointed at other TCP servers, the same probe must fail: it checks the SOCKS5 answer, not
+        # only that something accepts connections. One answers at once (wrong bytes), one never
+        # answers a greeting without a newline (the HTTP server).
+        for port, expected in ((self.banner.port, "answered '5353'"),
+                               (self.http.port, "no answer")):
+            result = self.engine("exec", "-e", f"SOCKS5D_HEALTHCHECK_ADDRESS={self.gateway}:{port}",
+                                 self.args.container, "/usr/local/bin/socks5d-healthcheck")
+            assert result.returncode != 0, f"the probe accepted {self.gateway}:{port}"
+            assert expected in result.stdout, result.stdout
 
     def no_auth_refused(self):
         # A users file is configured (mounted at the secret path): no-auth is not acceptable (A9).
@@ -460,7 +494,7 @@ class Cases:
         self.run("socks5d is PID 1 and not root", self.server_not_root)
         self.run("image: user, OCI labels, HEALTHCHECK, entrypoint", self.image_metadata)
         self.run("HEALTHCHECK probe passes", self.healthcheck_healthy)
-        self.run("HEALTHCHECK probe fails against an HTTP server", self.healthcheck_rejects_non_socks)
+        self.run("HEALTHCHECK probe fails against non-SOCKS servers", self.healthcheck_rejects_non_socks)
         self.run("users file in effect: no-auth refused", self.no_auth_refused)
         self.run("users file in effect: wrong password refused", self.wrong_password_refused)
         self.run("CONNECT with credentials to a host HTTP server", self.connect_to_host)
@@ -475,7 +509,7 @@ class Cases:
         self.run("docker stop: socks5d exits on SIGTERM", self.stops_on_sigterm)
 
     def close(self):
-        for target in (self.http, self.udp_echo):
+        for target in (self.http, self.udp_echo, self.banner):
             if target:
                 target.close()
 

@@ -31,10 +31,12 @@ if ! exec 3<>"/dev/tcp/$host/$port"; then
   exit 1
 fi
 printf '\x05\x02\x00\x02' >&3
-reply=$(timeout 3 head -c 2 <&3 | od -An -tx1 | tr -d ' \n')
+# `|| true`: a timeout is reported below as "no answer", not by set -e without a word.
+reply=$(timeout 3 head -c 2 <&3 | od -An -tx1 | tr -d ' \n') || true
 exec 3>&-
 case $reply in
   0500 | 0502 | 05ff) exit 0 ;;
+  '') echo "socks5d-healthcheck: no answer from $host:$port within 3s" >&2 ;;
+  *) echo "socks5d-healthcheck: $host:$port answered '$reply' to a SOCKS5 greeting" >&2 ;;
 esac
-echo "socks5d-healthcheck: $host:$port answered '${reply}' to a SOCKS5 greeting" >&2
 exit 1
