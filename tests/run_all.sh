@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Builds socks5d and runs every test suite: unit tests (GoogleTest), the integration suite
+# (pytest, real binary, real clients), the same two under AddressSanitizer+UBSan, the client
+# conformance matrix across network namespaces, the Docker image test, and a benchmark smoke run.
+# Expects the packages of `.ci/install-deps --test`. Exit status 0 only when every step passed.
+#
+#   tests/run_all.sh            everything
+#   STEPS="unit integration" tests/run_all.sh   a subset (unit integration purity asan matrix docker bench)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+steps=${STEPS:-"purity unit integration asan matrix docker bench"}
+py=/usr/bin/python3  # Debian's Python: the test packages come from Debian, not PyPI
+jobs=$(nproc)
+passed=()
+failed=()
+
+run_step() {
+  local name=$1
+  shift
+  echo
+  echo "=== ${name} ==="
+  local start=$SECONDS
+  if "$@"; then
+    passed+=("$name")
+    echo "=== ${name}: passed in $((SECONDS - start))s ==="
+  else
+    failed+=("$name")
+    echo "=== ${name}: FAILED after $((SECONDS - start))s ==="
+  fi
+}
+
+build() {  # build DIR [cmake args...]
+  local dir=$1
+  shift
+  cmake -S "$root" -B "$dir" -G Ninja "$@" >/dev/null && cmake --build "$dir" -j "$jobs"
+}
+
+# protocol/ and the pure half of udp/ must not touch I/O: no Asio, sockets, logging, threads, and
+# no reading of clocks (time points are passed in, so tests drive time).
+purity() {
+  local bad
+  bad=$(grep -nE '#include *[<"](asio|sys/socket|netinet|thread|iostream)|server/log|::now\(|absl::Now\(' \
+        protocol/*.h protocol/*.cc udp/reassembler.* udp/policy.* udp/port_range.* udp/endpoint.* || true)
+  if [[ -n "$bad" ]]; then
+    echo "pure code includes I/O headers:"
+    echo "$bad"
+    return 1
+  fi
+  echo "protocol/ and the pure half of udp/ include no I/O headers"
+}
+
+unit() {
+  build build-release -DCMAKE_BUILD_TYPE=RelWithDebInfo &&
+    ctest --test-dir build-release --output-on-failure -j "$jobs"
+}
+
+integration() {
+  SOCKS5D_BIN=$root/build-release/socks5d $py -m pytest integration -q \
+    --ignore=integration/matrix --ignore=integration/bench -p no:cacheprovider
+}
+
+asan() {
+  build build-asan -DCMAKE_BUILD_TYPE=Debug -DSOCKS5D_SANITIZE=ON || return 1
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+  ctest --test-dir build-asan --output-on-failure -j "$jobs" || return 1
+  SOCKS5D_BIN=$root/build-asan/socks5d SOCKS5D_SANITIZED=1 $py -m pytest integration -q \
+    --ignore=integration/matrix --ignore=integration/bench -p no:cacheprovider
+}
+
+matrix() { SOCKS5D_BIN=$root/build-release/socks5d $py integration/matrix/run.py; }
+docker_image() { bash docker/test.sh; }
+bench() { SOCKS5D_BIN=$root/build-release/socks5d $py integration/bench/run.py --quick; }
+
+for step in $steps; do
+  case $step in
+    purity) run_step purity purity ;;
+    unit) run_step unit unit ;;
+    integration) run_step integration integration ;;
+    asan) run_step asan asan ;;
+    matrix) run_step matrix matrix ;;
+    docker) run_step docker docker_image ;;
+    bench) run_step bench bench ;;
+    *) echo "unknown step $step"; failed+=("$step") ;;
+  esac
+done
+
+echo
+echo "passed steps: ${passed[*]:-none}"
+echo "failed steps: ${failed[*]:-none}"
+echo "steps: ${#passed[@]} passed, ${#failed[@]} failed"
+((${#failed[@]} == 0))
