@@ -273,3 +273,71 @@ def test_handshake_timeout_does_not_cut_established_relay(socks5d, echo_server):
         assert_open(client.sock, 1.6)
         client.send(b"still here")
         client.expect(b"still here")
+
+
+def test_d2_reset_mid_transfer_both_sides(socks5d, target, echo_server):
+    """Resets while the proxy holds unsent data toward a peer that is not reading."""
+    server = socks5d()
+    blob = os.urandom(4 << 20)
+    for resetter in ("target", "client"):
+        client, conn = _relay(server, target)
+        writer = threading.Thread(target=lambda: _send_ignoring_errors(conn, blob), daemon=True)
+        writer.start()
+        client.send(blob[:1 << 20])  # and nobody reads this on the target side
+        if resetter == "target":
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            conn.close()
+            _drain_until_closed(client.sock, deadline(10))
+            client.close()
+        else:
+            client.reset()
+            _drain_until_closed(conn, deadline(10))
+            conn.close()
+        writer.join(deadline(10))
+    with server.client() as client:
+        client.connect("127.0.0.1", echo_server.port)
+        client.send(b"after resets")
+        client.expect(b"after resets")
+
+
+def _send_ignoring_errors(sock, data):
+    try:
+        sock.sendall(data)
+    except OSError:
+        pass
+
+
+def _drain_until_closed(sock, timeout):
+    """Reads and discards until EOF or reset; fails if neither comes in time."""
+    end = time.monotonic() + timeout
+    while True:
+        remaining = end - time.monotonic()
+        assert remaining > 0, "peer never closed"
+        sock.settimeout(remaining)
+        try:
+            if not sock.recv(1 << 20):
+                return
+        except ConnectionResetError:
+            return
+        except socket.timeout:
+            continue
+        except OSError:
+            return
+
+
+def test_sigterm_during_transfers(socks5d, echo_server):
+    server = socks5d("--shutdown_grace=1s")
+    clients = []
+    for _ in range(10):
+        client = server.client()
+        client.connect("127.0.0.1", echo_server.port)
+        client.send(os.urandom(256 * 1024))
+        clients.append(client)
+    start = time.monotonic()
+    rc = server.stop(timeout=deadline(5))
+    elapsed = time.monotonic() - start
+    for client in clients:
+        _drain_until_closed(client.sock, deadline(5))
+        client.close()
+    assert rc == 0, f"exit code {rc}; output:\n{server.stderr}"
+    assert elapsed < deadline(4), f"shutdown took {elapsed:.2f}s with --shutdown_grace=1s"

@@ -123,3 +123,18 @@ def test_sigterm_with_open_session_exits_within_grace(socks5d, echo_server):
     client.close()
     assert rc == 0, f"exit code {rc}; output:\n{server.stderr}"
     assert elapsed < deadline(4), f"took {elapsed:.2f}s with --shutdown_grace=1s"
+
+
+@pytest.mark.parametrize("workers", [1, 4])
+def test_workers_flag(socks5d, echo_server, workers):
+    server = socks5d(f"--workers={workers}")
+    clients = [server.client() for _ in range(8)]
+    try:
+        for i, client in enumerate(clients):
+            client.connect("127.0.0.1", echo_server.port)
+            client.send(b"w%d" % i)
+        for i, client in enumerate(clients):
+            client.expect(b"w%d" % i)
+    finally:
+        for client in clients:
+            client.close()
