@@ -237,6 +237,9 @@ class Socks5Client:
     def assert_closed(self, timeout=None):
         return assert_closed(self.sock, timeout or REPLY_TIMEOUT)
 
+    def read_until_closed(self, timeout=None):
+        return read_until_closed(self.sock, timeout or REPLY_TIMEOUT)
+
     def handshake(self, user=None, password=None):
         """Greeting (+ RFC 1929) and checks the success answers."""
         if user is None:
@@ -302,6 +305,29 @@ def assert_closed(sock, timeout):
         if not chunk:
             return "eof"
         raise AssertionError(f"expected the peer to close, got bytes {hexs(chunk[:64])}")
+
+
+def read_until_closed(sock, timeout, limit=4096):
+    """Reads until the peer closes (FIN or RST) and returns what arrived first.
+
+    Fails if the peer neither closes within timeout nor stops after `limit` bytes."""
+    end = time.monotonic() + timeout
+    data = b""
+    while len(data) <= limit:
+        remaining = end - time.monotonic()
+        if remaining <= 0:
+            raise AssertionError(f"peer did not close within {timeout:.1f}s; got {hexs(data[:64])}")
+        sock.settimeout(remaining)
+        try:
+            chunk = sock.recv(4096)
+        except socket.timeout:
+            continue
+        except ConnectionResetError:
+            return data
+        if not chunk:
+            return data
+        data += chunk
+    raise AssertionError(f"peer sent more than {limit} bytes instead of closing")
 
 
 def assert_open(sock, duration):
@@ -557,6 +583,13 @@ class _ThreadedServer:
             self.handle(conn, peer)
         except OSError:
             pass
+
+    def assert_no_peer(self, timeout):
+        try:
+            peer = self.peers.get(timeout=timeout)
+        except queue.Empty:
+            return
+        raise AssertionError(f"{self.host}:{self.port} got a connection from {peer} it must not get")
 
     def next_peer(self, timeout=None):
         try:
