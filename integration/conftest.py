@@ -9,9 +9,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import socks5lib  # noqa: E402
-
-USER = "alice"
-PASSWORD = "s3cret-Pa55word"
+from socks5lib import PASSWORD, USER  # noqa: E402
 
 
 def pytest_report_header(config):

@@ -4,8 +4,7 @@ import time
 
 import pytest
 
-from conftest import PASSWORD, USER
-from socks5lib import deadline, greeting, request, userpass
+from socks5lib import PASSWORD, USER, deadline, greeting, request, userpass
 
 
 @pytest.fixture

@@ -5,8 +5,7 @@ import subprocess
 
 import pytest
 
-from conftest import PASSWORD, USER
-from socks5lib import DnsResponder, HttpServer, deadline
+from socks5lib import PASSWORD, USER, DnsResponder, HttpServer, deadline
 
 BODY = os.urandom(256 * 1024) + b"end of body"
 

@@ -3,8 +3,7 @@
 import select
 import time
 
-from conftest import PASSWORD, USER
-from socks5lib import deadline, greeting, request, userpass
+from socks5lib import PASSWORD, USER, deadline, greeting, request, userpass
 
 
 def test_a1_no_auth_selected(socks5d):

@@ -6,8 +6,7 @@ import socket
 import threading
 import time
 
-from conftest import PASSWORD, USER
-from socks5lib import (assert_closed, assert_open, deadline, greeting, recv_exact, request,
+from socks5lib import (PASSWORD, USER, assert_closed, assert_open, deadline, greeting, recv_exact, request,
                        reserve_refusing_port, transfer_both_ways, userpass, SinkServer,
                        SourceServer)
 
