@@ -1,0 +1,158 @@
+#include "udp/association.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "protocol/udp_header.h"
+
+namespace socks5::udp {
+
+const char* DropName(Drop drop) {
+  switch (drop) {
+    case Drop::kForeignIp: return "foreign";
+    case Drop::kWrongPort: return "wrong_port";
+    case Drop::kMalformed: return "malformed";
+    case Drop::kFragment: return "fragment";
+    case Drop::kDenied: return "denied";
+    case Drop::kUnresolved: return "unresolved";
+    case Drop::kQueueFull: return "queue_full";
+    case Drop::kUnsolicited: return "unsolicited";
+    case Drop::kTooBig: return "too_big";
+    case Drop::kSendError: return "send_error";
+  }
+  return "?";
+}
+
+Association::Association(const IpAddress& control_peer, const protocol::Address& requested,
+                         AssociationOptions options)
+    : control_peer_(control_peer),
+      options_(std::move(options)),
+      client_(control_peer, requested),
+      remotes_(options_.reply_policy),
+      reassembler_(options_.reassembly),
+      names_(options_.names) {}
+
+Association::Step Association::FromClient(const Endpoint& source,
+                                          std::span<const std::uint8_t> datagram,
+                                          SteadyTime now) {
+  std::optional<protocol::UdpDatagram> parsed = protocol::ParseUdpDatagram(datagram);
+  if (!parsed) {
+    // Garbage from elsewhere is foreign first; garbage never locks the client's port.
+    CountDrop(source.ip == control_peer_ ? Drop::kMalformed : Drop::kForeignIp);
+    return {};
+  }
+  switch (client_.Admit(source)) {
+    case Admission::kAccept: break;
+    case Admission::kDropForeignIp: CountDrop(Drop::kForeignIp); return {};
+    case Admission::kDropWrongPort: CountDrop(Drop::kWrongPort); return {};
+  }
+  Reassembler::Result result = reassembler_.Add(*parsed, now);
+  switch (result.action) {
+    case Reassembler::Result::Action::kPassThrough:
+      return Route(parsed->header.address, parsed->payload, now);
+    case Reassembler::Result::Action::kHeld:
+      return {};
+    case Reassembler::Result::Action::kDropped:
+      CountDrop(Drop::kFragment);
+      return {};
+    case Reassembler::Result::Action::kReassembled:
+      reassembled_ = std::move(result.datagram.payload);
+      return Route(result.datagram.dst, reassembled_, now);
+  }
+  return {};
+}
+
+Association::Step Association::Route(const protocol::Address& dst,
+                                     std::span<const std::uint8_t> payload, SteadyTime now) {
+  Step step;
+  if (std::optional<Endpoint> target = Endpoint::FromAddress(dst)) {
+    if (Denied(target->ip)) {
+      CountDrop(Drop::kDenied);
+      return step;
+    }
+    step.kind = Step::Kind::kSend;
+    step.target = *target;
+    step.payload = payload;
+    return step;
+  }
+  const std::string& name = std::get<std::string>(dst.host);
+  NameCache::Route route = names_.Lookup(name, dst.port, payload, now);
+  switch (route.outcome) {
+    case NameCache::Outcome::kCached:
+      if (Denied(route.ip)) {
+        CountDrop(Drop::kDenied);
+        break;
+      }
+      step.kind = Step::Kind::kSend;
+      step.target = Endpoint{route.ip, dst.port};
+      step.payload = payload;
+      break;
+    case NameCache::Outcome::kStartLookup:
+      step.kind = Step::Kind::kResolve;
+      step.name = name;
+      break;
+    case NameCache::Outcome::kQueued:
+      break;
+    case NameCache::Outcome::kDropFull:
+      CountDrop(Drop::kQueueFull);
+      break;
+    case NameCache::Outcome::kDropNotFound:
+      CountDrop(Drop::kUnresolved);
+      break;
+  }
+  return step;
+}
+
+std::vector<Association::Outbound> Association::Resolved(const std::string& name,
+                                                         const std::vector<IpAddress>& addresses,
+                                                         SteadyTime now) {
+  NameCache::Completion completion = names_.Complete(name, addresses, now);
+  std::vector<Outbound> out;
+  for (NameCache::Queued& queued : completion.datagrams) {
+    if (!completion.ip) {
+      CountDrop(Drop::kUnresolved);
+    } else if (Denied(*completion.ip)) {
+      CountDrop(Drop::kDenied);
+    } else {
+      out.push_back(Outbound{Endpoint{*completion.ip, queued.port}, std::move(queued.payload)});
+    }
+  }
+  return out;
+}
+
+void Association::Sent(const Endpoint& target, std::size_t bytes) {
+  ++counters_.dgrams_up;
+  counters_.bytes_up += bytes;
+  remotes_.NoteSent(target);
+}
+
+std::optional<Endpoint> Association::FromRemote(const Endpoint& source) {
+  std::optional<Endpoint> client = client_.client();
+  if (!client || !remotes_.Admit(source)) {
+    CountDrop(Drop::kUnsolicited);
+    return std::nullopt;
+  }
+  return client;
+}
+
+void Association::Delivered(std::size_t bytes) {
+  ++counters_.dgrams_down;
+  counters_.bytes_down += bytes;
+}
+
+std::string Association::LogFields() const {
+  std::string out = absl::StrCat(" dgrams_up=", counters_.dgrams_up,
+                                 " dgrams_down=", counters_.dgrams_down);
+  for (std::size_t i = 0; i < kDropKinds; ++i) {
+    absl::StrAppend(&out, " drop_", DropName(static_cast<Drop>(i)), "=", counters_.drops[i]);
+  }
+  const ReassemblerStats& s = reassembler_.stats();
+  std::uint64_t abandoned = s.abandoned_by_standalone + s.abandoned_out_of_order +
+                            s.abandoned_repeat + s.abandoned_dst_changed + s.abandoned_timeout +
+                            s.abandoned_too_big + s.abandoned_too_many;
+  absl::StrAppend(&out, " frags=", s.fragments_held, " reassembled=", s.reassembled,
+                  " frag_abandoned=", abandoned, " frag_timeout=", s.abandoned_timeout);
+  return out;
+}
+
+}  // namespace socks5::udp
