@@ -31,6 +31,7 @@ import time
 
 import dns.flags
 import dns.message
+import dns.name
 import dns.rcode
 import dns.rdatatype
 import dns.rrset
@@ -745,9 +746,11 @@ class HttpServer:
 class DnsResponder:
     """UDP DNS server on loopback port 0.
 
-    records: {"echo.test": {"A": ["127.0.0.1"], "AAAA": ["::1"]}}. A name in the
-    table gets its addresses of the asked type (possibly none: NOERROR, empty);
-    any other name gets NXDOMAIN. Queries are recorded in .queries as (name, type)."""
+    records: {"echo.test": {"A": ["127.0.0.1"], "AAAA": ["::1"]},
+              "alias.test": {"CNAME": "echo.test"}}. A name in the table gets its
+    addresses of the asked type (possibly none: NOERROR, empty); an alias gets the
+    CNAME followed by its target's addresses, as recursive servers answer; any other
+    name gets NXDOMAIN. Queries are recorded in .queries as (name, type)."""
 
     def __init__(self, records, host="127.0.0.1"):
         self.records = {name.lower().rstrip("."): value for name, value in records.items()}
@@ -790,10 +793,15 @@ class DnsResponder:
             if name not in self.records:
                 response.set_rcode(dns.rcode.NXDOMAIN)
                 continue
-            addresses = self.records[name].get(rdtype, [])
+            owner = question.name
+            alias = self.records[name].get("CNAME")
+            if alias:
+                response.answer.append(dns.rrset.from_text(owner, 60, "IN", "CNAME", alias + "."))
+                owner = dns.name.from_text(alias)
+                name = alias.lower()
+            addresses = self.records.get(name, {}).get(rdtype, [])
             if addresses:
-                response.answer.append(
-                    dns.rrset.from_text(question.name, 60, "IN", rdtype, *addresses))
+                response.answer.append(dns.rrset.from_text(owner, 60, "IN", rdtype, *addresses))
         return response
 
     def close(self):

@@ -20,6 +20,14 @@ def test_a1_no_auth_chosen_among_several_methods(socks5d):
         client.expect(b"\x05\x00")
 
 
+def test_a1_255_methods(socks5d):
+    server = socks5d()
+    with server.client() as client:
+        methods = bytes(range(0xFE, -1, -1))  # FE FD ... 01 00: 255 methods, no-auth last
+        client.send(b"\x05\xff" + methods)
+        client.expect(b"\x05\x00")
+
+
 def test_a2_userpass_selected_with_users_file(socks5d, users_file):
     server = socks5d(f"--users_file={users_file}")
     with server.client() as client:

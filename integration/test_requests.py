@@ -101,6 +101,7 @@ def dns_world():
         # For the port of echo4: 127.0.0.2 refuses, 127.0.0.1 accepts.
         "two-a.test": {"A": ["127.0.0.2", "127.0.0.1"]},
         "noaddress.test": {"MX": []},
+        "alias.test": {"CNAME": "echo.test"},
         "denied.test": {"A": ["127.0.0.2"]},
     })
     world = {"echo4": echo4, "echo6": echo6, "dns": responder}
@@ -126,6 +127,15 @@ def test_c3_domain_a_record(socks5d, dns_world):
         client.send(b"by name")
         client.expect(b"by name")
     assert ("echo.test", "A") in dns_world["dns"].queries
+
+
+def test_c3_cname_chain(socks5d, dns_world):
+    server = socks5d(dns_world["dns"].server_flag)
+    echo4 = dns_world["echo4"]
+    with _connect_name(server, "alias.test", echo4.port) as client:
+        reply = client.read_reply(timeout=deadline(10))
+        assert reply.rep == 0, reply
+        assert reply.address == echo4.next_peer(), reply
 
 
 def test_c3_domain_is_case_insensitive_and_may_end_with_dot(socks5d, dns_world):
