@@ -47,8 +47,8 @@ absl::StatusOr<asio::ip::tcp::endpoint> ParseHostPort(absl::string_view text) {
   if (absl::ConsumePrefix(&text, "[")) {
     std::size_t close = text.find(']');
     if (close == absl::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
-      return absl::InvalidArgumentError(
-          absl::StrCat("'[", text, "': an IPv6 address is written [ADDRESS]:PORT, e.g. [::1]:1080"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "'[", text, "': an IPv6 address is written [ADDRESS]:PORT, e.g. [::1]:1080"));
     }
     host = text.substr(0, close);
     port_text = text.substr(close + 2);
@@ -67,8 +67,7 @@ absl::StatusOr<asio::ip::tcp::endpoint> ParseHostPort(absl::string_view text) {
   }
   std::uint32_t port = 0;
   if (!absl::SimpleAtoi(port_text, &port) || port > 65535 || port_text.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("'", port_text, "' is not a port (0-65535)"));
+    return absl::InvalidArgumentError(absl::StrCat("'", port_text, "' is not a port (0-65535)"));
   }
   std::error_code ec;
   asio::ip::address address = asio::ip::make_address(std::string(host), ec);
@@ -116,16 +115,15 @@ absl::StatusOr<Cidr> ParseCidr(absl::string_view text) {
   return Cidr{network, prefix.value_or(max_prefix)};
 }
 
-bool IsLoopback(const asio::ip::address& address) {
-  return Unmap(address).is_loopback();
-}
+bool IsLoopback(const asio::ip::address& address) { return Unmap(address).is_loopback(); }
 
 absl::Status ValidateConfig(const Config& config) {
   if (config.listen.empty()) return absl::InvalidArgumentError("--listen: no address given");
   if (config.workers < 1 || config.workers > 256) {
     return absl::InvalidArgumentError("--workers must be between 1 and 256");
   }
-  if (config.max_sessions < 1) return absl::InvalidArgumentError("--max_sessions must be at least 1");
+  if (config.max_sessions < 1)
+    return absl::InvalidArgumentError("--max_sessions must be at least 1");
   auto positive = [](absl::Duration d, absl::string_view name) -> absl::Status {
     if (d <= absl::ZeroDuration()) {
       return absl::InvalidArgumentError(absl::StrCat("--", name, " must be positive"));
@@ -155,7 +153,8 @@ absl::Status ValidateConfig(const Config& config) {
     for (const auto& endpoint : config.listen) {
       if (!IsLoopback(endpoint.address())) {
         return absl::FailedPreconditionError(absl::StrCat(
-            "refusing to listen on ", endpoint.address().to_string(), " without authentication: "
+            "refusing to listen on ", endpoint.address().to_string(),
+            " without authentication: "
             "an open SOCKS proxy on a non-loopback address is found and abused within hours. "
             "Pass --users_file=PATH to require a username and password, or --allow_open_proxy "
             "if every client that can reach this address is trusted."));

@@ -8,12 +8,11 @@
 #include <memory>
 #include <optional>
 #include <string>
-
 #include <vector>
 
-#include "absl/strings/string_view.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "asio.hpp"
 #include "server/users.h"

@@ -2,8 +2,8 @@
 // socket's local address, relay.
 #include <chrono>
 
-#include "server/happy_eyeballs.h"
 #include "server/handlers.h"
+#include "server/happy_eyeballs.h"
 #include "server/log.h"
 #include "server/net.h"
 #include "server/relay.h"
@@ -39,9 +39,9 @@ asio::awaitable<void> RunConnect(Session& session, protocol::Request request) {
     if (!config.IsDenied(address)) candidates.emplace_back(address, destination.port);
   }
   if (candidates.empty()) {
-    co_return co_await AsyncFailAndClose(
-        session, addresses.empty() ? protocol::Reply::kHostUnreachable
-                                   : protocol::Reply::kNotAllowed);
+    co_return co_await AsyncFailAndClose(session, addresses.empty()
+                                                      ? protocol::Reply::kHostUnreachable
+                                                      : protocol::Reply::kNotAllowed);
   }
 
   ConnectResult connected = co_await AsyncConnectAny(

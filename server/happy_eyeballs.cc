@@ -13,11 +13,16 @@ namespace {
 int Rank(const std::error_code& e) {
   if (!e) return 0;
   switch (e.value()) {
-    case ECONNREFUSED: return 6;
-    case EHOSTUNREACH: return 5;
-    case ENETUNREACH: return 4;
-    case ETIMEDOUT: return 3;
-    default: return 2;
+    case ECONNREFUSED:
+      return 6;
+    case EHOSTUNREACH:
+      return 5;
+    case ENETUNREACH:
+      return 4;
+    case ETIMEDOUT:
+      return 3;
+    default:
+      return 2;
   }
 }
 
@@ -63,9 +68,8 @@ class Race : public std::enable_shared_from_this<Race> {
     }
     ++in_flight_;
     auto self = shared_from_this();
-    it->async_connect(endpoint, [self, it](std::error_code connect_ec) {
-      self->OnConnected(it, connect_ec);
-    });
+    it->async_connect(
+        endpoint, [self, it](std::error_code connect_ec) { self->OnConnected(it, connect_ec); });
     // The next attempt starts after the delay unless this one answers first.
     stagger_.expires_after(attempt_delay_);
     stagger_.async_wait([self](std::error_code wait_ec) {
@@ -131,24 +135,24 @@ asio::awaitable<ConnectResult> AsyncConnectAny(std::vector<asio::ip::tcp::endpoi
     co_return ConnectResult{asio::error::host_unreachable, asio::ip::tcp::socket(executor)};
   }
   constexpr auto kToken = asio::experimental::as_tuple(asio::use_awaitable);
-  auto result = co_await asio::async_initiate<decltype(kToken),
-                                              void(std::error_code, asio::ip::tcp::socket)>(
-      [&](auto handler) {
-        // Race needs a copyable std::function; keep the move-only handler behind a shared_ptr.
-        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-        auto race = std::make_shared<Race>(
-            executor, std::move(candidates), attempt_delay,
-            [shared](std::error_code e, asio::ip::tcp::socket s) {
-              // Complete through post so the coroutine never resumes inside a Race callback.
-              auto h = std::move(*shared);
-              auto ex = asio::get_associated_executor(h);
-              asio::post(ex, [h = std::move(h), e, s = std::move(s)]() mutable {
-                std::move(h)(e, std::move(s));
-              });
-            });
-        race->Start(timeout);
-      },
-      kToken);
+  auto result =
+      co_await asio::async_initiate<decltype(kToken), void(std::error_code, asio::ip::tcp::socket)>(
+          [&](auto handler) {
+            // Race needs a copyable std::function; keep the move-only handler behind a shared_ptr.
+            auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+            auto race = std::make_shared<Race>(
+                executor, std::move(candidates), attempt_delay,
+                [shared](std::error_code e, asio::ip::tcp::socket s) {
+                  // Complete through post so the coroutine never resumes inside a Race callback.
+                  auto h = std::move(*shared);
+                  auto ex = asio::get_associated_executor(h);
+                  asio::post(ex, [h = std::move(h), e, s = std::move(s)]() mutable {
+                    std::move(h)(e, std::move(s));
+                  });
+                });
+            race->Start(timeout);
+          },
+          kToken);
   co_return ConnectResult{std::get<0>(result), std::move(std::get<1>(result))};
 }
 

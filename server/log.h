@@ -3,11 +3,9 @@
 #ifndef SOCKS5_SERVER_LOG_H_
 #define SOCKS5_SERVER_LOG_H_
 
-
-
-#include "absl/strings/string_view.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/string_view.h"
 
 namespace socks5::server {
 

@@ -1,5 +1,9 @@
 // socks5d: a SOCKS5 proxy server implementing all of RFC 1928 (CONNECT, BIND, UDP ASSOCIATE)
 // and RFC 1929 username/password authentication.
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -38,8 +42,10 @@ ABSL_FLAG(absl::Duration, idle_timeout, absl::Minutes(5),
           "A relayed TCP session with no traffic either way for this long is closed.");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
           "On SIGTERM/SIGINT: stop accepting, let open sessions finish for this long, then close.");
-ABSL_FLAG(int64_t, max_sessions, 10000,
-          "Most sessions open at once; further connections are closed at accept.");
+ABSL_FLAG(int64_t, max_sessions, 0,
+          "Most sessions open at once; further connections are closed at accept. 0: as many as "
+          "the descriptor limit allows (RLIMIT_NOFILE, raised to its hard limit, less a reserve, "
+          "halved: a relayed session holds two sockets).");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error.");
 ABSL_FLAG(std::string, dns_servers, "",
           "Comma-separated DNS servers IP[:PORT] (IPv6 as [IP]:PORT) instead of the system's "
@@ -74,6 +80,21 @@ std::vector<std::string> SplitList(const std::string& text) {
   return absl::StrSplit(text, ',', absl::SkipWhitespace());
 }
 
+// Raises the soft descriptor limit to the hard one and returns how many relayed sessions fit:
+// two sockets each, with a reserve for listeners, resolvers, BIND and UDP sockets.
+int64_t SessionsForDescriptorLimit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return 1000;
+  if (limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+    getrlimit(RLIMIT_NOFILE, &limit);
+  }
+  int64_t descriptors =
+      limit.rlim_cur == RLIM_INFINITY ? 1 << 20 : static_cast<int64_t>(limit.rlim_cur);
+  return std::max<int64_t>(16, (descriptors - 256) / 2);
+}
+
 absl::Status BuildConfig(Config& config) {
   auto listen = socks5::server::ParseListenList(absl::GetFlag(FLAGS_listen));
   if (!listen.ok()) return listen.status();
@@ -81,8 +102,8 @@ absl::Status BuildConfig(Config& config) {
 
   int workers = absl::GetFlag(FLAGS_workers);
   if (workers < 0) return absl::InvalidArgumentError("--workers must not be negative");
-  config.workers = workers == 0 ? static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))
-                                : workers;
+  config.workers =
+      workers == 0 ? static_cast<int>(std::max(1u, std::thread::hardware_concurrency())) : workers;
 
   if (std::string path = absl::GetFlag(FLAGS_users_file); !path.empty()) {
     auto users = socks5::server::Users::Load(path);
@@ -95,7 +116,8 @@ absl::Status BuildConfig(Config& config) {
   config.idle_timeout = absl::GetFlag(FLAGS_idle_timeout);
   config.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
   int64_t max_sessions = absl::GetFlag(FLAGS_max_sessions);
-  if (max_sessions < 1) return absl::InvalidArgumentError("--max_sessions must be at least 1");
+  if (max_sessions < 0) return absl::InvalidArgumentError("--max_sessions must not be negative");
+  if (max_sessions == 0) max_sessions = SessionsForDescriptorLimit();
   config.max_sessions = static_cast<std::size_t>(max_sessions);
 
   config.dns_servers = SplitList(absl::GetFlag(FLAGS_dns_servers));
@@ -139,7 +161,8 @@ absl::Status BuildConfig(Config& config) {
   }
   auto policy = socks5::udp::ParseReplyPolicy(absl::GetFlag(FLAGS_udp_reply_policy));
   if (!policy.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("--udp_reply_policy: ", policy.status().message()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--udp_reply_policy: ", policy.status().message()));
   }
   config.udp_reply_policy = *policy;
   config.udp_reassembly_timeout = absl::GetFlag(FLAGS_udp_reassembly_timeout);
@@ -179,6 +202,7 @@ int main(int argc, char** argv) {
   }
   // Writes to a peer that has gone must fail with EPIPE, not kill the process.
   std::signal(SIGPIPE, SIG_IGN);
+  socks5::server::LogDebug("max_sessions=%d", config.max_sessions);
   socks5::server::Server server(std::move(config));
   if (absl::Status s = server.Start(); !s.ok()) {
     std::fprintf(stderr, "socks5d: %s\n", std::string(s.message()).c_str());

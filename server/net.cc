@@ -40,16 +40,22 @@ protocol::Reply ReplyForError(const std::error_code& error) {
   if (error.category() == std::system_category() ||
       error.category() == asio::error::get_system_category()) {
     switch (error.value()) {
-      case ECONNREFUSED: return Reply::kConnectionRefused;
+      case ECONNREFUSED:
+        return Reply::kConnectionRefused;
       case EHOSTUNREACH:
-      case EHOSTDOWN: return Reply::kHostUnreachable;
+      case EHOSTDOWN:
+        return Reply::kHostUnreachable;
       case ENETUNREACH:
       case ENETDOWN:
-      case EAFNOSUPPORT: return Reply::kNetworkUnreachable;
-      case ETIMEDOUT: return Reply::kTtlExpired;
+      case EAFNOSUPPORT:
+        return Reply::kNetworkUnreachable;
+      case ETIMEDOUT:
+        return Reply::kTtlExpired;
       case EACCES:
-      case EPERM: return Reply::kNotAllowed;
-      default: return Reply::kGeneralFailure;
+      case EPERM:
+        return Reply::kNotAllowed;
+      default:
+        return Reply::kGeneralFailure;
     }
   }
   return Reply::kGeneralFailure;

@@ -56,8 +56,8 @@ asio::awaitable<bool> AsyncReadMore(asio::ip::tcp::socket& socket, std::vector<s
 
 asio::awaitable<bool> AsyncWriteAll(asio::ip::tcp::socket& socket,
                                     std::span<const std::uint8_t> bytes) {
-  auto result = co_await asio::async_write(socket, asio::buffer(bytes.data(), bytes.size()),
-                                           kUseTuple);
+  auto result =
+      co_await asio::async_write(socket, asio::buffer(bytes.data(), bytes.size()), kUseTuple);
   auto [ec, n] = result;
   co_return !ec;
 }
@@ -109,7 +109,8 @@ asio::awaitable<std::optional<protocol::Request>> AsyncHandshake(Session& sessio
     bool ok = auth->status == ParseStatus::kComplete &&
               config.users->Check(auth->value.username, auth->value.password);
     // The name is the client's bytes: escape it so it cannot forge log lines.
-    if (auth->status == ParseStatus::kComplete) session.user = absl::CHexEscape(auth->value.username);
+    if (auth->status == ParseStatus::kComplete)
+      session.user = absl::CHexEscape(auth->value.username);
     protocol::EncodeAuthStatus(ok, small);
     if (!co_await AsyncWriteAll(session.client, small)) co_return std::nullopt;
     if (!ok) {

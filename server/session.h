@@ -35,9 +35,9 @@ struct Session {
   std::string command = "-";
   std::string target = "-";
   std::optional<protocol::Reply> reply;  // the last reply sent
-  std::uint64_t bytes_up = 0;    // client -> remote
-  std::uint64_t bytes_down = 0;  // remote -> client
-  std::string extra;             // handler-specific access-log fields, " key=value ..."
+  std::uint64_t bytes_up = 0;            // client -> remote
+  std::uint64_t bytes_down = 0;          // remote -> client
+  std::string extra;                     // handler-specific access-log fields, " key=value ..."
 };
 
 // Runs a whole session on the worker's loop.

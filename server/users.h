@@ -8,10 +8,9 @@
 
 #include <string>
 
-
-#include "absl/strings/string_view.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace socks5::server {
 

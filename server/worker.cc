@@ -21,8 +21,10 @@ bool IsResourceExhaustion(const std::error_code& ec) {
     case EMFILE:
     case ENFILE:
     case ENOBUFS:
-    case ENOMEM: return true;
-    default: return false;
+    case ENOMEM:
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -85,7 +87,8 @@ absl::Status Worker::Listen(const std::vector<asio::ip::tcp::endpoint>& endpoint
     if (!ec) acceptor->set_option(asio::socket_base::reuse_address(true), ec);
     if (!ec) {
       int one = 1;
-      if (::setsockopt(acceptor->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+      if (::setsockopt(acceptor->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) !=
+          0) {
         ec = std::error_code(errno, std::system_category());
       }
     }
@@ -93,9 +96,9 @@ absl::Status Worker::Listen(const std::vector<asio::ip::tcp::endpoint>& endpoint
     if (!ec) acceptor->bind(endpoint, ec);
     if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
     if (ec) {
-      return absl::UnavailableError(
-          absl::StrCat("cannot listen on ", endpoint.address().to_string(), ":", endpoint.port(),
-                       ": ", ec.message()));
+      return absl::UnavailableError(absl::StrCat("cannot listen on ",
+                                                 endpoint.address().to_string(), ":",
+                                                 endpoint.port(), ": ", ec.message()));
     }
     acceptors_.push_back(std::move(acceptor));
   }
