@@ -508,6 +508,15 @@ class Cases:
         self.run("arguments keep the default --listen=0.0.0.0:1080", self.arguments_keep_default_listen)
         self.run("docker stop: socks5d exits on SIGTERM", self.stops_on_sigterm)
 
+    def compose(self):
+        """The subset for the container docker/compose.yaml started (its secret, ranges, address)."""
+        self.run("compose: listens on 0.0.0.0:1080", self.server_ready)
+        self.run("compose: socks5d is PID 1 and not root", self.server_not_root)
+        self.run("compose: secret in effect: no-auth refused", self.no_auth_refused)
+        self.run("compose: CONNECT with the secret's credentials", self.connect_to_host)
+        self.run("compose: BIND behind NAT", self.bind_behind_nat)
+        self.run("compose: UDP ASSOCIATE behind NAT", self.udp_associate_behind_nat)
+
     def close(self):
         for target in (self.http, self.udp_echo, self.banner):
             if target:
@@ -528,11 +537,16 @@ def main():
     parser.add_argument("--user", required=True)
     parser.add_argument("--password", required=True)
     parser.add_argument("--results", required=True, help="file to write `passed failed` to")
+    parser.add_argument("--compose", action="store_true",
+                        help="only the cases for a container started from docker/compose.yaml")
     args = parser.parse_args()
 
     cases = Cases(args)
     try:
-        cases.all()
+        if args.compose:
+            cases.compose()
+        else:
+            cases.all()
     finally:
         cases.close()
         with open(args.results, "w") as results:

@@ -69,6 +69,9 @@ cleanup() {
   for name in $("${engine[@]}" ps -a --format '{{.Names}}' 2>/dev/null | grep -F "$run_id"); do
     "${engine[@]}" rm -f "$name" >/dev/null 2>&1
   done
+  for name in $("${engine[@]}" network ls --format '{{.Name}}' 2>/dev/null | grep -F "$run_id"); do
+    "${engine[@]}" network rm "$name" >/dev/null 2>&1
+  done
   rm -rf "$workdir"
 }
 trap cleanup EXIT
@@ -142,6 +145,7 @@ fi
 # --- build ----------------------------------------------------------------------------------------
 echo "building $image from docker/Dockerfile"
 revision=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)
+previous_image_id=$("${engine[@]}" image inspect --format '{{.Id}}' "$image" 2>/dev/null)
 if "${engine[@]}" build "${build_flags[@]}" --build-arg "REVISION=$revision" -t "$image" \
   -f "$repo/docker/Dockerfile" "$repo" >"$workdir/build.log" 2>&1; then
   pass "image builds from docker/Dockerfile"
@@ -150,6 +154,11 @@ else
   fail "image builds from docker/Dockerfile"
   finish
 fi
+# Without BuildKit each build leaves the last image and the compile stage (~430 MB) dangling.
+if [[ -n $previous_image_id && $previous_image_id != $("${engine[@]}" image inspect --format '{{.Id}}' "$image") ]]; then
+  "${engine[@]}" rmi "$previous_image_id" >/dev/null 2>&1
+fi
+"${engine[@]}" image prune -f --filter label=socks5d.stage=build >/dev/null 2>&1
 echo "image size: $("${engine[@]}" image inspect --format '{{.Size}}' "$image") bytes" \
   "(base $("${engine[@]}" image inspect --format '{{.Size}}' "$base_image"))"
 
@@ -180,26 +189,94 @@ if ! "${engine[@]}" run -d --name "$server" "${run_flags[@]}" \
   finish
 fi
 
-# Python exits 0 or 1 after writing its counts to the results file; anything else is a crash.
-"$python" "$repo/docker/container_test.py" \
-  --engine "${engine[*]}" \
-  --run-flags "${run_flags[*]}" \
-  --image "$image" \
-  --container "$server" \
-  --name-prefix "$run_id" \
+# Runs docker/container_test.py with the given flags and adds its counts. It exits 0 or 1 after
+# writing them to the results file; anything else is a crash.
+run_cases() {
+  local results=$workdir/results.$RANDOM status py_passed py_failed
+  "$python" "$repo/docker/container_test.py" \
+    --engine "${engine[*]}" \
+    --run-flags "${run_flags[*]}" \
+    --image "$image" \
+    --name-prefix "$run_id" \
+    --user "$user" --password "$password" \
+    --results "$results" \
+    "$@"
+  status=$?
+  if [[ -s $results ]]; then
+    read -r py_passed py_failed <"$results"
+    passed=$((passed + py_passed))
+    failed=$((failed + py_failed))
+  fi
+  if ((status != 0 && status != 1)) || [[ ! -s $results ]]; then
+    fail "container_test.py $* ran to the end (exit status $status)"
+  fi
+}
+
+run_cases --container "$server" \
   --proxy "$host_address:$tcp_port" \
   --advertise-address "$host_address" \
   --bind-range "$bind_range" \
-  --udp-range "$udp_range" \
-  --user "$user" --password "$password" \
-  --results "$workdir/results"
-status=$?
-if [[ -s $workdir/results ]]; then
-  read -r py_passed py_failed <"$workdir/results"
-  passed=$((passed + py_passed))
-  failed=$((failed + py_failed))
+  --udp-range "$udp_range"
+
+# --- docker/compose.yaml, as a user starts it -----------------------------------------------------
+# Published on and advertised as 127.0.0.2, so that nothing on 127.0.0.1:1080 is in the way. Podman
+# serves the Docker API on a socket of its own for the compose client.
+compose_project=$run_id
+compose_file=$repo/docker/compose.yaml
+if docker compose version >/dev/null 2>&1; then
+  compose=(docker compose)
+elif command -v docker-compose >/dev/null; then
+  compose=(docker-compose)
+else
+  compose=()
+  fail "a compose client (docker compose, or docker-compose from apt)"
 fi
-if ((status != 0 && status != 1)) || [[ ! -s $workdir/results ]]; then
-  fail "container_test.py ran to the end (exit status $status)"
+
+start_podman_service() {
+  local conf=$workdir/containers.conf socket=$workdir/podman.sock deadline=$((SECONDS + 30))
+  printf '[containers]\ndefault_ulimits = ["nofile=%s:%s", "nproc=%s:%s"]\n[engine]\nruntime = "runc"\n' \
+    "$nofile" "$nofile" "$nproc" "$nproc" >"$conf"
+  CONTAINERS_CONF=$conf podman system service --time=0 "unix://$socket" >"$workdir/service.log" 2>&1 &
+  podman_service_pid=$!
+  export DOCKER_HOST=unix://$socket
+  until curl -sf --unix-socket "$socket" http://podman/_ping >/dev/null 2>&1; do
+    if ((SECONDS > deadline)) || ! kill -0 "$podman_service_pid" 2>/dev/null; then
+      cat "$workdir/service.log"
+      return 1
+    fi
+    sleep 0.2  # polling the socket with a deadline: the service gives no other sign of readiness
+  done
+}
+
+compose_down() {
+  if [[ -n ${compose_started:-} ]]; then
+    "${compose[@]}" -p "$compose_project" -f "$compose_file" down -t 20 >/dev/null 2>&1
+  fi
+  if [[ -n ${podman_service_pid:-} ]]; then
+    kill "$podman_service_pid" 2>/dev/null
+    wait "$podman_service_pid" 2>/dev/null
+  fi
+}
+trap 'compose_down; cleanup' EXIT
+
+if ((${#compose[@]} > 0)); then
+  compose_env=(SOCKS5D_IMAGE="$image" SOCKS5D_ADVERTISE_ADDRESS=127.0.0.2
+    SOCKS5D_PUBLISH_ADDRESS=127.0.0.2 SOCKS5D_USERS_FILE="$users_file")
+  if [[ ${engine[0]} == podman ]] && ! start_podman_service; then
+    fail "podman system service for the compose client"
+  elif ! env "${compose_env[@]}" "${compose[@]}" -p "$compose_project" -f "$compose_file" \
+    up -d --no-build >"$workdir/compose.log" 2>&1; then
+    compose_started=yes
+    cat "$workdir/compose.log"
+    fail "docker/compose.yaml up"
+  else
+    compose_started=yes
+    compose_container=$("${compose[@]}" -p "$compose_project" -f "$compose_file" ps -q socks5d)
+    run_cases --compose --container "$compose_container" \
+      --proxy 127.0.0.2:1080 \
+      --advertise-address 127.0.0.2 \
+      --bind-range "$(grep -o -- '--bind_port_range=[0-9-]*' "$compose_file" | cut -d= -f2)" \
+      --udp-range "$(grep -o -- '--udp_port_range=[0-9-]*' "$compose_file" | cut -d= -f2)"
+  fi
 fi
 finish
