@@ -204,7 +204,7 @@ def test_c4_connection_refused(socks5d):
     try:
         with _requested(server, request("127.0.0.1", port)) as client:
             reply = _assert_failure(client, REP_CONNECTION_REFUSED)
-            assert reply.raw[:3] == b"\x05\x05\x00", reply
+            assert reply.raw[:4] == b"\x05\x05\x00\x01", reply
     finally:
         refusing.close()
 
