@@ -127,6 +127,10 @@ asio::awaitable<std::optional<protocol::Request>> AsyncHandshake(Session& sessio
   auto request = co_await AsyncReadMessage(session.client, in, protocol::ParseRequest);
   if (!request) co_return std::nullopt;
   if (request->status == ParseStatus::kInvalid) {
+    // Name the command in the access log when it was valid and something later was not.
+    if (in.size() >= 2 && in[1] >= 1 && in[1] <= 3) {
+      session.command = protocol::CommandName(static_cast<protocol::Command>(in[1]));
+    }
     if (request->reply) {
       co_await AsyncFailAndClose(session, *request->reply);
     } else {
