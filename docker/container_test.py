@@ -235,6 +235,17 @@ class Engine:
             follower.kill()
             follower.wait()
 
+    def run_to_exit(self, name, *args):
+        """Runs the image with `args` until it exits; returns (exit status, log). Detached, then
+        `wait`, because an attached `run` loses the status of a container that exits at once
+        behind some Docker API servers (podman's)."""
+        self("run", "-d", "--name", name, *self.run_flags, *args, check=True)
+        try:
+            waited = self("wait", name, check=True)
+            return int(waited.stdout.strip().splitlines()[-1]), self.logs(name)
+        finally:
+            self("rm", "-f", name)
+
     def logs(self, container):
         return self("logs", container).stdout
 
@@ -453,20 +464,18 @@ class Cases:
 
     def refuses_open_proxy(self):
         # 0.0.0.0 without a users file: the core's safe default must stop the container.
-        name = f"{self.args.name_prefix}-open"
-        result = self.engine("run", "--rm", "--name", name, *self.engine.run_flags, self.args.image,
-                             "--listen=0.0.0.0:1080")
-        assert result.returncode != 0, f"exit status 0; output:\n{result.stdout}"
-        assert "refusing to listen on 0.0.0.0" in result.stdout and "--allow_open_proxy" in result.stdout, \
-            f"no explanation in the output:\n{result.stdout}"
-        assert "listening on" not in result.stdout, result.stdout
+        status, log = self.engine.run_to_exit(f"{self.args.name_prefix}-open", self.args.image,
+                                              "--listen=0.0.0.0:1080")
+        assert status != 0, f"exit status 0; log:\n{log}"
+        assert "refusing to listen on 0.0.0.0" in log and "--allow_open_proxy" in log, \
+            f"no explanation in the log:\n{log}"
+        assert "listening on" not in log, log
 
     def default_command_needs_users_file(self):
         # `docker run IMAGE` with no users file mounted: refused the same way.
-        name = f"{self.args.name_prefix}-default"
-        result = self.engine("run", "--rm", "--name", name, *self.engine.run_flags, self.args.image)
-        assert result.returncode != 0, f"exit status 0; output:\n{result.stdout}"
-        assert "refusing to listen on 0.0.0.0" in result.stdout, result.stdout
+        status, log = self.engine.run_to_exit(f"{self.args.name_prefix}-default", self.args.image)
+        assert status != 0, f"exit status 0; log:\n{log}"
+        assert "refusing to listen on 0.0.0.0" in log, log
 
     def arguments_keep_default_listen(self):
         # Arguments replace CMD; the entrypoint still supplies --listen=0.0.0.0:1080.
