@@ -1,82 +1,208 @@
 #include "server/relay.h"
 
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
+#include <optional>
 
 #include "asio/experimental/as_tuple.hpp"
-#include "asio/experimental/awaitable_operators.hpp"
 #include "server/worker.h"
 
 namespace socks5::server {
 namespace {
 
 using asio::experimental::as_tuple;
-using namespace asio::experimental::awaitable_operators;
 using Clock = std::chrono::steady_clock;
 constexpr auto kUseTuple = as_tuple(asio::use_awaitable);
 
-struct RelayState {
-  asio::ip::tcp::socket& client;
-  asio::ip::tcp::socket& upstream;
-  Clock::time_point last_activity = Clock::now();
-  bool aborted = false;
+// Most bytes one direction moves in one turn before it lets the worker's other sessions run.
+constexpr std::size_t kTurnBytes = 4 << 20;
 
-  // A reset or error on one side: reset the other (SO_LINGER 0 then close) and stop both ways.
-  void Abort() {
-    if (aborted) return;
-    aborted = true;
+// The two directions of one relay, driven by completion handlers rather than coroutines: an idle
+// relay is then two pending readiness waits and this object, a few hundred bytes (a coroutine
+// per direction plus the awaitable operators cost several KiB per session).
+//
+// Each direction is always in exactly one of: running (Pump), waiting for readability, waiting
+// for writability, posted (its turn ended), or finished. It drains its source until the kernel
+// says EAGAIN before it waits: Asio's readiness waits are edge-triggered, so a wait started on a
+// socket that still holds data could sleep forever.
+class Relay {
+ public:
+  Relay(Session& session, asio::ip::tcp::socket& upstream, asio::steady_timer& wake)
+      : client_(session.client),
+        upstream_(upstream),
+        pipes_(session.worker.pipes()),
+        buffers_(session.worker.buffers()),
+        wake_(wake),
+        up_{&session.client, &upstream, &session.bytes_up},
+        down_{&upstream, &session.client, &session.bytes_down} {}
+  ~Relay() {
+    Release(up_);
+    Release(down_);
+  }
+  Relay(const Relay&) = delete;
+  Relay& operator=(const Relay&) = delete;
+
+  void Start() {
+    // Pump first, not wait: bytes may already sit in either socket (the client's right behind
+    // its request, a server's banner), and their readiness edge has passed.
+    Pump(up_);
+    Pump(down_);
+  }
+  bool finished() const { return up_.finished && down_.finished; }
+  Clock::time_point last_activity() const { return last_activity_; }
+  bool closed() const { return closed_; }
+
+  // The idle timeout: closes both sockets; the directions finish as their waits are cancelled.
+  void Close() {
+    closed_ = true;
     std::error_code ignored;
-    for (asio::ip::tcp::socket* s : {&client, &upstream}) {
-      s->set_option(asio::socket_base::linger(true, 0), ignored);
-      s->close(ignored);
-    }
+    client_.close(ignored);
+    upstream_.close(ignored);
   }
-};
 
-// Moves bytes from `from` to `to` until EOF (then shuts down `to`'s write side) or an error.
-// While the source has nothing to read, no buffer is held: wait for readability first, then
-// borrow a buffer from the pool and read until the socket would block.
-asio::awaitable<void> RunDirection(RelayState& state, asio::ip::tcp::socket& from,
-                                   asio::ip::tcp::socket& to, BufferPool& pool,
-                                   std::uint64_t& counter) {
-  for (;;) {
-    auto waited = co_await from.async_wait(asio::socket_base::wait_read, kUseTuple);
-    if (std::get<0>(waited) || state.aborted) co_return state.Abort();
-    BufferPool::Lease buffer = pool.Acquire();
+ private:
+  struct Direction {
+    Direction(asio::ip::tcp::socket* f, asio::ip::tcp::socket* t, std::uint64_t* c)
+        : from(f), to(t), counter(c) {}
+    asio::ip::tcp::socket* from;
+    asio::ip::tcp::socket* to;
+    std::uint64_t* counter;
+    bool finished = false;
+    // Held only while bytes are in flight: a pipe for splice(), else (no descriptors left for
+    // one) a buffer.
+    PipePool::Pipe pipe;
+    std::optional<BufferPool::Lease> buffer;
+    std::size_t pending = 0;  // read from `from`, not yet written to `to`
+    std::size_t offset = 0;   // buffer path: where the pending bytes start
+  };
+
+  static bool WouldBlock() { return errno == EAGAIN || errno == EWOULDBLOCK; }
+
+  void Pump(Direction& d) {
+    if (closed_ || !d.from->is_open() || !d.to->is_open()) return Finish(d);
+    std::size_t moved = 0;
     for (;;) {
-      std::error_code ec;
-      std::size_t n = from.read_some(asio::buffer(buffer.data(), buffer.size()), ec);
-      if (ec == asio::error::would_block || ec == asio::error::try_again) break;
-      if (ec == asio::error::eof) {
-        std::error_code ignored;
-        to.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
-        co_return;
+      while (d.pending > 0) {
+        ssize_t n = Write(d);
+        if (n < 0) {
+          if (errno == EINTR) continue;
+          if (WouldBlock()) return WaitWritable(d);
+          return Fail(d);  // e.g. the peer reset: reset the other side too
+        }
+        d.pending -= static_cast<std::size_t>(n);
+        d.offset += static_cast<std::size_t>(n);
+        *d.counter += static_cast<std::uint64_t>(n);
+        moved += static_cast<std::size_t>(n);
       }
-      if (ec) co_return state.Abort();
-      state.last_activity = Clock::now();
-      auto written = co_await asio::async_write(to, asio::buffer(buffer.data(), n), kUseTuple);
-      if (std::get<0>(written)) co_return state.Abort();
-      counter += n;
-      state.last_activity = Clock::now();
-      if (n < buffer.size()) break;  // drained for now; wait for readability again
+      if (moved >= kTurnBytes) {
+        asio::post(d.from->get_executor(), [this, &d] { Pump(d); });
+        return;
+      }
+      ssize_t n = Read(d);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (WouldBlock()) {
+          Release(d);  // idle again: give the pipe or buffer back
+          return WaitReadable(d);
+        }
+        return Fail(d);
+      }
+      if (n == 0) {
+        // EOF (half-close): pass the FIN on while the other direction keeps flowing.
+        std::error_code ignored;
+        d.to->shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+        return Finish(d);
+      }
+      d.pending = static_cast<std::size_t>(n);
+      d.offset = 0;
+      last_activity_ = Clock::now();
     }
   }
-}
 
-// Ends the relay (by closing both sockets) once nothing has moved for `idle`.
-asio::awaitable<void> RunIdleWatch(RelayState& state, std::chrono::nanoseconds idle) {
-  asio::steady_timer timer(state.client.get_executor());
-  for (;;) {
-    timer.expires_at(state.last_activity + idle);
-    auto waited = co_await timer.async_wait(kUseTuple);
-    if (std::get<0>(waited)) co_return;  // cancelled: the relay finished
-    if (Clock::now() - state.last_activity >= idle) {
-      std::error_code ignored;
-      state.client.close(ignored);
-      state.upstream.close(ignored);
-      co_return;
+  // Reads into the direction's pipe (taken from the pool now if it has none) or buffer.
+  ssize_t Read(Direction& d) {
+    if (!d.pipe.valid() && !d.buffer) {
+      d.pipe = pipes_.Acquire();
+      if (!d.pipe.valid()) d.buffer.emplace(buffers_.Acquire());
     }
+    int fd = d.from->native_handle();
+    if (d.pipe.valid()) {
+      return ::splice(fd, nullptr, d.pipe.write_end, nullptr, PipePool::kPipeSize,
+                      SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    }
+    return ::recv(fd, d.buffer->data(), BufferPool::Lease::size(), 0);
   }
-}
+
+  ssize_t Write(Direction& d) {
+    int fd = d.to->native_handle();
+    if (d.pipe.valid()) {
+      return ::splice(d.pipe.read_end, nullptr, fd, nullptr, d.pending,
+                      SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    }
+    return ::send(fd, d.buffer->data() + d.offset, d.pending, MSG_NOSIGNAL);
+  }
+
+  void WaitReadable(Direction& d) {
+    d.from->async_wait(asio::socket_base::wait_read,
+                       [this, &d](std::error_code ec) { OnReady(d, ec); });
+  }
+  void WaitWritable(Direction& d) {
+    d.to->async_wait(asio::socket_base::wait_write,
+                     [this, &d](std::error_code ec) { OnReady(d, ec); });
+  }
+  void OnReady(Direction& d, std::error_code ec) {
+    if (!ec) return Pump(d);
+    if (ec != asio::error::operation_aborted) return Fail(d);
+    Finish(d);  // we closed the socket (reset, idle timeout)
+  }
+
+  // A reset or error on one side: reset the other (SO_LINGER 0, then close) and stop both ways.
+  void Fail(Direction& d) {
+    if (!closed_) {
+      closed_ = true;
+      std::error_code ignored;
+      for (asio::ip::tcp::socket* s : {&client_, &upstream_}) {
+        s->set_option(asio::socket_base::linger(true, 0), ignored);
+        s->close(ignored);
+      }
+    }
+    Finish(d);
+  }
+
+  void Finish(Direction& d) {
+    Release(d);
+    d.finished = true;
+    if (finished()) wake_.cancel();
+  }
+
+  // Returns the pipe (empty) or closes it (bytes left in it), and the buffer.
+  void Release(Direction& d) {
+    if (d.pipe.valid()) {
+      if (d.pending == 0) {
+        pipes_.Return(d.pipe);
+      } else {
+        PipePool::Close(d.pipe);
+      }
+      d.pipe = {};
+    }
+    d.buffer.reset();
+    d.pending = 0;
+  }
+
+  asio::ip::tcp::socket& client_;
+  asio::ip::tcp::socket& upstream_;
+  PipePool& pipes_;
+  BufferPool& buffers_;
+  asio::steady_timer& wake_;  // the coroutine waits on it: idle deadline, or cancelled when done
+  Clock::time_point last_activity_ = Clock::now();
+  bool closed_ = false;
+  Direction up_;
+  Direction down_;
+};
 
 }  // namespace
 
@@ -87,17 +213,25 @@ asio::awaitable<void> AsyncRelay(Session& session, asio::ip::tcp::socket upstrea
     auto written = co_await asio::async_write(upstream, asio::buffer(session.early_data), kUseTuple);
     if (std::get<0>(written)) co_return;
     session.bytes_up += session.early_data.size();
-    session.early_data.clear();
-    session.early_data.shrink_to_fit();
   }
+  // Free the handshake buffer's storage too: an idle session should hold nothing but sockets.
+  std::vector<std::uint8_t>().swap(session.early_data);
   session.client.non_blocking(true, ec);
   upstream.non_blocking(true, ec);
-  BufferPool& pool = session.worker.buffers();
-  RelayState state{session.client, upstream};
-  auto idle = absl::ToChronoNanoseconds(session.worker.config().idle_timeout);
-  co_await ((RunDirection(state, session.client, upstream, pool, session.bytes_up) &&
-             RunDirection(state, upstream, session.client, pool, session.bytes_down)) ||
-            RunIdleWatch(state, idle));
+
+  asio::steady_timer wake(session.client.get_executor());
+  Relay relay(session, upstream, wake);
+  relay.Start();
+  const auto idle = absl::ToChronoNanoseconds(session.worker.config().idle_timeout);
+  while (!relay.finished()) {
+    // Once closed, only the directions' cancelled waits are left to run: wait for them.
+    wake.expires_at(relay.closed() ? Clock::time_point::max() : relay.last_activity() + idle);
+    auto waited = co_await wake.async_wait(kUseTuple);
+    (void)waited;  // cancelled (relay finished) or expired: the state says which
+    if (!relay.finished() && !relay.closed() && Clock::now() - relay.last_activity() >= idle) {
+      relay.Close();
+    }
+  }
   session.client.close(ec);
   upstream.close(ec);
 }

@@ -1,5 +1,8 @@
 #include "server/worker.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <chrono>
 
@@ -50,6 +53,37 @@ BufferPool::Lease BufferPool::Acquire() {
 
 void BufferPool::Return(std::unique_ptr<std::uint8_t[]> data) {
   if (free_.size() < kMaxFree) free_.push_back(std::move(data));
+}
+
+PipePool::~PipePool() {
+  for (Pipe pipe : free_) Close(pipe);
+}
+
+PipePool::Pipe PipePool::Acquire() {
+  if (!free_.empty()) {
+    Pipe pipe = free_.back();
+    free_.pop_back();
+    return pipe;
+  }
+  int fds[2];
+  if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) return {};
+  // Larger than the default 64 KiB: fewer splice() calls per MiB. Only a hint; the kernel may
+  // refuse (pipe-user-pages limits), and the pipe still works at its default size.
+  ::fcntl(fds[1], F_SETPIPE_SZ, kPipeSize);
+  return {fds[0], fds[1]};
+}
+
+void PipePool::Return(Pipe pipe) {
+  if (free_.size() < kMaxFree) {
+    free_.push_back(pipe);
+  } else {
+    Close(pipe);
+  }
+}
+
+void PipePool::Close(Pipe pipe) {
+  ::close(pipe.read_end);
+  ::close(pipe.write_end);
 }
 
 Worker::Worker(const Config& config, int index, SessionCounter& sessions)

@@ -46,6 +46,32 @@ class BufferPool {
   std::vector<std::unique_ptr<std::uint8_t[]>> free_;
 };
 
+// Pipes for the relay's splice(), lent like the buffers only while bytes are in flight, so an
+// idle session holds none. A pipe comes back empty. Acquire() gives an invalid pipe when none can
+// be made (descriptors ran out): the relay then copies through a pooled buffer instead.
+class PipePool {
+ public:
+  static constexpr int kPipeSize = 256 * 1024;  // bytes one splice() moves at most
+  struct Pipe {
+    int read_end = -1;
+    int write_end = -1;
+    bool valid() const { return read_end >= 0; }
+  };
+
+  PipePool() = default;
+  ~PipePool();
+  PipePool(const PipePool&) = delete;
+  PipePool& operator=(const PipePool&) = delete;
+
+  Pipe Acquire();
+  void Return(Pipe pipe);  // an empty pipe only
+  static void Close(Pipe pipe);
+
+ private:
+  static constexpr std::size_t kMaxFree = 16;  // 32 descriptors per worker at most, idle
+  std::vector<Pipe> free_;
+};
+
 // Counts sessions across all workers for --max_sessions and graceful shutdown.
 struct SessionCounter {
   std::atomic<std::size_t> active{0};
@@ -71,6 +97,7 @@ class Worker {
   const Config& config() const { return config_; }
   dns::Resolver& resolver() { return *resolver_; }
   BufferPool& buffers() { return buffers_; }
+  PipePool& pipes() { return pipes_; }
   SessionCounter& sessions() { return sessions_; }
   int index() const { return index_; }
 
@@ -81,6 +108,7 @@ class Worker {
   const int index_;
   SessionCounter& sessions_;
   BufferPool buffers_;
+  PipePool pipes_;
   std::unique_ptr<asio::io_context> io_;
   std::unique_ptr<dns::Resolver> resolver_;
   std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> acceptors_;
