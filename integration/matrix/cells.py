@@ -1,0 +1,37 @@
+"""The columns of the client matrix and the cells a client cannot do, with the reason.
+
+A cell is (client, column). Tests mark themselves @pytest.mark.cell(client, column); run.py
+prints every client x column, "not supported" from NOT_SUPPORTED, and fails on a test-less
+cell that is not listed here (so a cell cannot vanish silently)."""
+
+V4 = "CONNECT IPv4"
+V6 = "CONNECT IPv6"
+NAME = "CONNECT name"
+PROXY6 = "proxy via IPv6"
+AUTH = "user/pass"
+BIND = "BIND"
+UDP = "UDP ASSOCIATE"
+
+COLUMNS = [V4, V6, NAME, PROXY6, AUTH, BIND, UDP]
+CLIENTS = ["curl", "ncat", "netcat-openbsd", "proxychains4", "PySocks", "npm socks",
+           "socksify", "Chromium"]
+
+_TCP_ONLY = "the client implements only CONNECT (no {} in its SOCKS5 code)"
+
+NOT_SUPPORTED = {
+    ("curl", BIND): _TCP_ONLY.format("BIND"),
+    ("curl", UDP): _TCP_ONLY.format("UDP ASSOCIATE"),
+    ("ncat", BIND): _TCP_ONLY.format("BIND"),
+    ("ncat", UDP): "ncat --proxy works with TCP only (`--udp` with --proxy is refused)",
+    ("netcat-openbsd", AUTH): "nc -X 5 has no SOCKS5 credentials (-P is for HTTP CONNECT only)",
+    ("netcat-openbsd", BIND): _TCP_ONLY.format("BIND"),
+    ("netcat-openbsd", UDP): _TCP_ONLY.format("UDP ASSOCIATE"),
+    ("proxychains4", BIND): "proxychains-ng hooks connect() only; listen()/accept() stay local",
+    ("proxychains4", UDP): "proxychains-ng proxies TCP only; UDP sockets are not hooked",
+    ("PySocks", BIND): "PySocks' socksocket.bind() is UDP ASSOCIATE only; it has no SOCKS BIND",
+    ("socksify", PROXY6): "Dante 1.4.2's client refuses an IPv6 gateway address in a route "
+                          "(`gateway must be an IP-address or qualified domainname`)",
+    ("Chromium", AUTH): "Chromium has no SOCKS5 username/password support",
+    ("Chromium", BIND): "a browser never asks for BIND",
+    ("Chromium", UDP): "Chromium does not proxy UDP (QUIC is disabled over SOCKS)",
+}
