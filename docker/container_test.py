@@ -488,6 +488,21 @@ class Cases:
         finally:
             self.engine("rm", "-f", name)
 
+    def listen_flag_replaces_default(self):
+        # A --listen argument replaces the default, and the health probe follows it (it reads the
+        # flag from PID 1's command line).
+        name = f"{self.args.name_prefix}-listen"
+        self.engine("run", "-d", "--name", name, *self.engine.run_flags, self.args.image,
+                    "--allow_open_proxy", "--listen=0.0.0.0:2080", check=True)
+        try:
+            match, log = self.engine.wait_for_log(name, LISTENING_RE)
+            assert match and match.group(1) == "0.0.0.0:2080", f"log:\n{log}"
+            assert "0.0.0.0:1080" not in log, f"the default --listen was added too:\n{log}"
+            probe = self.engine("exec", name, "/usr/local/bin/socks5d-healthcheck")
+            assert probe.returncode == 0, f"probe on 2080: {probe.returncode} {probe.stdout}"
+        finally:
+            self.engine("rm", "-f", name)
+
     def stops_on_sigterm(self):
         # Last case: stops the server container. PID 1 ignores signals it has no handler for, so
         # this shows socks5d itself handles SIGTERM (not killed at the stop timeout, status 137).
@@ -515,6 +530,8 @@ class Cases:
         self.run("open proxy on 0.0.0.0 refused at start", self.refuses_open_proxy)
         self.run("default command without users file refused", self.default_command_needs_users_file)
         self.run("arguments keep the default --listen=0.0.0.0:1080", self.arguments_keep_default_listen)
+        self.run("a --listen argument replaces the default; the probe follows",
+                 self.listen_flag_replaces_default)
         self.run("docker stop: socks5d exits on SIGTERM", self.stops_on_sigterm)
 
     def compose(self):
