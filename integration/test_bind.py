@@ -319,3 +319,46 @@ def test_e5_control_close_after_early_data_frees_the_port(socks5d):
     server.wait_access_log(cmd="BIND", timeout=deadline(5))
     client.close()
     assert_port_free(first.host, first.port)
+
+
+# ---------------------------------------------------------------------------
+# Early data, workers
+
+
+def test_early_data_beyond_the_read_cap_arrives_whole_and_in_order(socks5d):
+    """The server reads at most 64 KiB from the control connection while waiting; the rest
+    stays in the socket. All of it reaches the peer, in order."""
+    server = socks5d()
+    client, first = start_bind(server, "127.0.0.1", 21)
+    payload = os.urandom(300 * 1024)
+    with client:
+        client.send(payload)
+        peer = connect_from("127.0.0.1", first.address)
+        with peer:
+            second = client.read_reply()
+            assert second.raw == reply_bytes(0, "127.0.0.1", peer.getsockname()[1]), second
+            assert recv_exact(peer, len(payload), deadline(10)) == payload
+            client.shutdown_write()
+            assert assert_closed(peer, deadline(5)) == "eof"
+    log = server.wait_access_log(cmd="BIND", reply="00")
+    assert int(log["up"]) == len(payload)
+
+
+def test_binds_on_several_workers_share_the_port_range(socks5d):
+    lo, hi = free_port_range(32)
+    server = socks5d("--workers=2", f"--bind_port_range={lo}-{hi}")
+    opened = [start_bind(server, "127.0.0.1", 21) for _ in range(8)]
+    try:
+        ports = [first.port for _, first in opened]
+        assert all(lo <= port <= hi for port in ports), ports
+        assert len(set(ports)) == len(ports), f"a port handed out twice: {ports}"
+        for client, first in opened:
+            peer = connect_from("127.0.0.1", first.address)
+            with peer:
+                second = client.read_reply()
+                assert second.raw == reply_bytes(0, "127.0.0.1", peer.getsockname()[1])
+                peer.sendall(b"ok")
+                client.expect(b"ok")
+    finally:
+        for client, _ in opened:
+            client.close()

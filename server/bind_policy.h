@@ -15,14 +15,13 @@ namespace socks5::server {
 // Only the IP is compared, never the port: RFC 1928 s.4 names the address, and an FTP server
 // connects from its data port, not the port of the control connection the client knows.
 // IPv4-mapped IPv6 (::ffff:a.b.c.d) equals the plain IPv4 address on either side.
-bool BindPeerAllowed(const std::vector<asio::ip::address>& expected,
-                     const asio::ip::address& peer);
+bool BindPeerAllowed(const std::vector<asio::ip::address>& expected, const asio::ip::address& peer);
 
 // The address the first reply gives the application server to connect to: --advertise_address
 // when set, else the listener's own address (unmapped). Never unspecified (0.0.0.0 or ::):
 // nullopt when there is no usable address, which the handler answers with a failure.
-std::optional<asio::ip::address> BindReplyAddress(
-    const std::optional<asio::ip::address>& advertise, const asio::ip::address& listener);
+std::optional<asio::ip::address> BindReplyAddress(const std::optional<asio::ip::address>& advertise,
+                                                  const asio::ip::address& listener);
 
 }  // namespace socks5::server
 
