@@ -132,7 +132,11 @@ asio::awaitable<void> RunBind(Session& session, protocol::Request request) {
   if (expected.empty()) {
     listen_on = Unmapped(session.client.local_endpoint(ec).address());
   } else {
-    std::tie(ec, listen_on) = LocalAddressToward(worker.io(), expected.front(), destination.port);
+    // A domain's first address this host has a route to.
+    for (const asio::ip::address& address : expected) {
+      std::tie(ec, listen_on) = LocalAddressToward(worker.io(), address, destination.port);
+      if (!ec) break;
+    }
   }
   if (ec) {
     LogDebug("BIND %s: no local address toward it: %s", session.target, ec.message());
