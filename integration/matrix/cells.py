@@ -2,7 +2,9 @@
 
 A cell is (client, column). Tests mark themselves @pytest.mark.cell(client, column); run.py
 prints every client x column, "not supported" from NOT_SUPPORTED, and fails on a test-less
-cell that is not listed here (so a cell cannot vanish silently)."""
+cell that is not listed here (so a cell cannot vanish silently). Where a claim can be shown,
+a test marked @pytest.mark.unsupported(client, column) shows it (test_unsupported.py) and the
+table says "checked"."""
 
 V4 = "CONNECT IPv4"
 V6 = "CONNECT IPv6"
@@ -22,12 +24,15 @@ NOT_SUPPORTED = {
     ("curl", BIND): _TCP_ONLY.format("BIND"),
     ("curl", UDP): _TCP_ONLY.format("UDP ASSOCIATE"),
     ("ncat", BIND): _TCP_ONLY.format("BIND"),
-    ("ncat", UDP): "ncat --proxy works with TCP only (`--udp` with --proxy is refused)",
-    ("netcat-openbsd", AUTH): "nc -X 5 has no SOCKS5 credentials (-P is for HTTP CONNECT only)",
+    ("ncat", UDP): "ncat --udp --proxy silently relays over a TCP CONNECT instead "
+                   "(the access log shows CONNECT, the UDP echo gets nothing)",
+    ("netcat-openbsd", AUTH): "nc -X 5 offers only no-auth (-P is for HTTP CONNECT); a "
+                              "users-file proxy answers 05 FF",
     ("netcat-openbsd", BIND): _TCP_ONLY.format("BIND"),
-    ("netcat-openbsd", UDP): _TCP_ONLY.format("UDP ASSOCIATE"),
+    ("netcat-openbsd", UDP): "nc -u -X 5 exits with `no proxy support for UDP mode`",
     ("proxychains4", BIND): "proxychains-ng hooks connect() only; listen()/accept() stay local",
-    ("proxychains4", UDP): "proxychains-ng proxies TCP only; UDP sockets are not hooked",
+    ("proxychains4", UDP): "proxychains-ng proxies TCP only: a UDP DNS query under it goes "
+                           "direct (and is blocked here), no UDP ASSOCIATE",
     ("PySocks", BIND): "PySocks' socksocket.bind() is UDP ASSOCIATE only; it has no SOCKS BIND",
     ("socksify", PROXY6): "Dante 1.4.2's client refuses an IPv6 gateway address in a route "
                           "(`gateway must be an IP-address or qualified domainname`)",

@@ -28,6 +28,7 @@ from services import Services  # noqa: E402
 def pytest_configure(config):
     config.addinivalue_line("markers", "cell(client, column): one cell of the client matrix")
     config.addinivalue_line("markers", "negative(case, sends, expects): a negative matrix row")
+    config.addinivalue_line("markers", "unsupported(client, column): shows a NOT_SUPPORTED claim")
 
 
 @pytest.fixture(scope="session")

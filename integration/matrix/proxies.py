@@ -48,11 +48,13 @@ class Proxy:
         with self.server._cond:
             return len(self.server.lines)
 
-    def wait_access(self, start, cmd, target=None, reply="00", client_v6=None, user=None):
+    def wait_access(self, start, cmd, target=None, reply="00", client_v6=None, user=None,
+                    target_re=None):
         """Waits for the access-log line of one session (from line index `start` on).
 
         The client address must be the client host's (so the session came from it), and
-        target/reply/user match when given. Returns the parsed fields."""
+        target (or the regex target_re), reply and user match when given. Returns the parsed
+        fields and the whole line as "line"."""
         a = self.topo.addr
         clients = {False: a.client4, True: a.client6}
         if client_v6 is None:
@@ -63,7 +65,8 @@ class Proxy:
             client_re = re.escape(clients[False])
         any_field = r"\S+"
         user_re = re.escape(user) if user else any_field
-        target_re = re.escape(target) if target else any_field
+        if target_re is None:
+            target_re = re.escape(target) if target else any_field
         reply_re = reply if reply else "[0-9A-Fa-f]{2}"
         pattern = (f"access client={client_re}:\\d+ user={user_re} cmd={cmd} "
                    f"target={target_re} reply={reply_re} ")
@@ -77,7 +80,7 @@ class Proxy:
         for line in self.server.lines[start:]:
             match = socks5lib.ACCESS_RE.search(line)
             if match and re.search(pattern, line):
-                return match.groupdict()
+                return dict(match.groupdict(), line=line)
 
     def alive(self):
         return self.server.running()

@@ -33,12 +33,11 @@ class Collector:
 
     def pytest_collection_modifyitems(self, items):
         for item in items:
-            cell = item.get_closest_marker("cell")
-            negative = item.get_closest_marker("negative")
-            if cell:
-                self.marks[item.nodeid] = ("cell", *cell.args)
-            elif negative:
-                self.marks[item.nodeid] = ("negative", *negative.args)
+            for kind in ("cell", "unsupported", "negative"):
+                marker = item.get_closest_marker(kind)
+                if marker:
+                    self.marks[item.nodeid] = (kind, *marker.args)
+                    break
 
     def pytest_runtest_logreport(self, report):
         previous = self.outcomes.get(report.nodeid)
@@ -57,7 +56,7 @@ def combine(results):
         return "not run"
     if any(r == "FAIL" for r in results):
         passed = sum(r == "pass" for r in results)
-        return f"**FAIL**" + (f" ({passed}/{len(results)})" if len(results) > 1 else "")
+        return "**FAIL**" + (f" ({passed}/{len(results)})" if len(results) > 1 else "")
     if all(r == "pass" for r in results):
         return "pass"
     return "; ".join(sorted(set(r for r in results if r != "pass")))
@@ -65,9 +64,11 @@ def combine(results):
 
 def client_table(collector, loopback):
     by_cell = collections.defaultdict(list)
+    claims = collections.defaultdict(list)
     for nodeid, mark in collector.marks.items():
-        if mark[0] == "cell" and nodeid in collector.outcomes:
-            by_cell[(mark[1], mark[2])].append(collector.outcomes[nodeid])
+        if mark[0] in ("cell", "unsupported") and nodeid in collector.outcomes:
+            target = by_cell if mark[0] == "cell" else claims
+            target[(mark[1], mark[2])].append(collector.outcomes[nodeid])
     selected = {(m[1], m[2]) for m in collector.marks.values() if m[0] == "cell"}
     notes = []
     lines = ["| client | " + " | ".join(cells.COLUMNS) + " |",
@@ -79,7 +80,13 @@ def client_table(collector, loopback):
             key = (client, column)
             if key in cells.NOT_SUPPORTED:
                 notes.append(f"{client}, {column}: {cells.NOT_SUPPORTED[key]}")
-                row.append(f"not supported [{len(notes)}]")
+                check = combine(claims[key]) if key in claims else None
+                if check is None:
+                    row.append(f"not supported [{len(notes)}]")
+                elif check == "pass":
+                    row.append(f"not supported, checked [{len(notes)}]")
+                else:
+                    row.append(f"not supported, check {check} [{len(notes)}]")
             elif key in selected:
                 value = combine(by_cell.get(key, []))
                 row.append(value + (" (loopback)" if loopback and value == "pass" else ""))

@@ -81,9 +81,9 @@ class Cell:
         a = self.topo.addr
         return {True: {a.proxy_out6}, False: {a.proxy_out4}}.get(v6, {a.proxy_out4, a.proxy_out6})
 
-    def logged(self, cmd, target, user=None, client_v6=None, reply="00"):
+    def logged(self, cmd, target, user=None, client_v6=None, reply="00", target_re=None):
         return self.proxy.wait_access(self.log_mark, cmd, target, reply=reply, user=user,
-                                      client_v6=client_v6)
+                                      client_v6=client_v6, target_re=target_re)
 
     def check_http(self, target, v6_target, user=None, client_v6=None):
         self.logged("CONNECT", target, user=user, client_v6=client_v6)
@@ -97,12 +97,19 @@ class Cell:
         self.services.tcp_echo.log.wait(lambda e: e in peer, self.echo_mark,
                                         what=f"echo connection from the proxy host {peer}")
 
-    def check_udp(self, payload, v6_target=False):
-        peer = self.proxy_out(v6_target)
-        self.services.udp_echo.log.wait(lambda e: e[0] in peer and e[1] == payload.encode(),
-                                        self.udp_mark,
-                                        what=f"datagram {payload!r} from the relay on {peer}")
-        return self.logged("UDP_ASSOCIATE", None)
+    def check_udp(self, target_re, payload=None):
+        """The association's access line (DST of the request matches target_re) counts at
+        least one datagram each way; with payload, the UDP echo got it from the proxy host."""
+        if payload is not None:
+            peer = self.proxy_out(False)
+            self.services.udp_echo.log.wait(
+                lambda e: e[0] in peer and e[1] == payload.encode(), self.udp_mark,
+                what=f"datagram {payload!r} from the relay on {peer}")
+        line = self.logged("UDP_ASSOCIATE", None, target_re=target_re)
+        counts = dict(re.findall(r"\b(dgrams_up|dgrams_down)=(\d+)", line["line"]))
+        assert int(counts.get("dgrams_up", 0)) >= 1 and int(counts.get("dgrams_down", 0)) >= 1, (
+            f"no datagram relayed each way: {line['line']}")
+        return line
 
 
 @pytest.fixture
@@ -255,7 +262,7 @@ def test_pysocks_udp(topo, cell):
                                str(c.proxy.port4), topo.addr.server4,
                                str(c.services.udp_echo.port), data]))
     assert out.strip() == f"{data} from {topo.addr.server4}:{c.services.udp_echo.port}", out
-    c.check_udp(data)
+    c.check_udp(r"0\.0\.0\.0:\d+", data)  # PySocks names its local port, address unknown
 
 
 # ---------------------------------------------------------------------------------------
@@ -340,7 +347,7 @@ def test_npm_socks_associate(topo, cell, node_socks):
         "payload": data})
     out = ok(run_client(topo, argv, env=env))
     assert out.strip() == f"reply {data} from {topo.addr.server4}:{c.services.udp_echo.port}"
-    c.check_udp(data)
+    c.check_udp(re.escape("0.0.0.0:0"), data)
 
 
 def _readline(proc, timeout):
@@ -458,7 +465,8 @@ def test_socksify_udp_dns(topo, cell, tmp_path):
     out = ok(run_client(topo, ["socksify", PY, str(CLIENTS / "dns_query.py"), dns.host,
                                str(dns.port), "web4.test", "A"], env=env))
     assert out.strip() == f"web4.test A {topo.addr.server4}", out
-    c.logged("UDP_ASSOCIATE", None)
+    assert ("A", "web4.test") in dns.queries()
+    c.check_udp(re.escape(topo.addr.client4) + r":\d+")  # Dante names the client's socket
 
 
 # ---------------------------------------------------------------------------------------

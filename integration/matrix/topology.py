@@ -22,6 +22,7 @@ import ctypes
 import dataclasses
 import os
 import shutil
+import signal
 import subprocess
 import threading
 
@@ -149,10 +150,22 @@ class Topology:
     def popen(self, role, argv, **kwargs):
         return subprocess.Popen(self.argv(role, argv), **kwargs)
 
-    def run(self, role, argv, timeout=60, **kwargs):
-        kwargs.setdefault("capture_output", True)
+    def run(self, role, argv, timeout=60, input=None, **kwargs):
+        """Like subprocess.run (captured text output) in the role's namespace. The program runs
+        in its own process group, and on timeout the whole group is killed (Chromium leaves
+        helpers behind otherwise); TimeoutExpired is raised as usual."""
         kwargs.setdefault("text", True)
-        return subprocess.run(self.argv(role, argv), timeout=timeout, **kwargs)
+        full = self.argv(role, argv)
+        proc = subprocess.Popen(full, stdin=subprocess.PIPE if input is not None else
+                                subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, start_new_session=True, **kwargs)
+        try:
+            out, err = proc.communicate(input, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, err = proc.communicate()
+            raise subprocess.TimeoutExpired(full, timeout, out, err) from None
+        return subprocess.CompletedProcess(full, proc.returncode, out, err)
 
     def call(self, role, fn, *args, **kwargs):
         """Runs fn(*args, **kwargs) on a thread inside the role's namespace; returns its result."""

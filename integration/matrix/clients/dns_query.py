@@ -1,6 +1,6 @@
 """A DNS query over a plain UDP socket (dnspython), for socksify's UDP ASSOCIATE cell:
 
-  dns_query.py SERVER PORT NAME TYPE     prints one `NAME TYPE ADDRESS` line per answer."""
+  dns_query.py SERVER PORT NAME TYPE [TIMEOUT]   prints one `NAME TYPE ADDRESS` line per answer."""
 
 import sys
 
@@ -11,8 +11,9 @@ import dns.rdatatype
 
 def main():
     server, port, name, rdtype = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+    timeout = float(sys.argv[5]) if len(sys.argv) > 5 else 10.0
     query = dns.message.make_query(name, rdtype)
-    response = dns.query.udp(query, server, port=port, timeout=10)
+    response = dns.query.udp(query, server, port=port, timeout=timeout)
     for rrset in response.answer:
         for item in rrset:
             print(f"{rrset.name.to_text(omit_final_dot=True)} "
