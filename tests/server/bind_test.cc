@@ -1,4 +1,5 @@
 #include <optional>
+#include <random>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -107,20 +108,25 @@ TEST(OpenBindListenerTest, RangeBusyThenFree) {
 // successive ports (round-robin), not always the range's low end.
 TEST(OpenBindListenerTest, SkipsBusyPortsRoundRobin) {
   asio::io_context io;
-  // Find two adjacent free ports P, P+1 by holding P+1 after the kernel hands out P.
-  for (int attempt = 0; attempt < 50; ++attempt) {
-    asio::ip::tcp::acceptor low(io, asio::ip::tcp::endpoint(Ip("127.0.0.1"), 0));
-    const std::uint16_t port = low.local_endpoint().port();
-    if (port == 65535) continue;
-    asio::ip::tcp::acceptor high(io);
+  // Two adjacent free ports P, P+1, below the ephemeral range (which a busy machine may have
+  // filled with TIME_WAIT connections): hold P, check that P+1 binds, release it.
+  std::mt19937 random(std::random_device{}());
+  std::uniform_int_distribution<int> pick(20000, 29998);
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    const auto port = static_cast<std::uint16_t>(pick(random));
     std::error_code ec;
+    asio::ip::tcp::acceptor low(io);
+    low.open(asio::ip::tcp::v4(), ec);
+    if (!ec) low.bind(asio::ip::tcp::endpoint(Ip("127.0.0.1"), port), ec);
+    if (!ec) low.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) continue;
+    asio::ip::tcp::acceptor high(io);
     high.open(asio::ip::tcp::v4(), ec);
-    high.bind(asio::ip::tcp::endpoint(Ip("127.0.0.1"), port + 1), ec);
+    if (!ec) high.bind(asio::ip::tcp::endpoint(Ip("127.0.0.1"), port + 1), ec);
     if (ec) continue;  // P+1 is someone else's; try another P
-    high.listen();
-    // Range P..P+1 with P held: the picker skips P and takes P+1 after we release it.
-    udp::PortPicker picker(udp::PortRange{port, static_cast<std::uint16_t>(port + 1)});
     high.close();
+    // Range P..P+1 with P held: the picker skips P and takes P+1.
+    udp::PortPicker picker(udp::PortRange{port, static_cast<std::uint16_t>(port + 1)});
     asio::ip::tcp::acceptor first(io);
     ASSERT_FALSE(OpenBindListener(first, Ip("127.0.0.1"), &picker));
     EXPECT_EQ(first.local_endpoint().port(), port + 1);
@@ -134,7 +140,7 @@ TEST(OpenBindListenerTest, SkipsBusyPortsRoundRobin) {
     EXPECT_EQ(second.local_endpoint().port(), port);
     return;
   }
-  FAIL() << "no two adjacent free ports found";
+  FAIL() << "no two adjacent free ports found in 20000-29999";
 }
 
 TEST(OpenBindListenerTest, EphemeralWithoutRange) {
