@@ -7,13 +7,16 @@ a client that bypassed the proxy fails the cell. Combinations a client cannot do
 listed in cells.NOT_SUPPORTED with the reason, and the table shows them.
 """
 
+import ipaddress
 import json
 import os
 import pathlib
+import queue
 import re
 import secrets
 import socket
 import subprocess
+import threading
 
 import pytest
 
@@ -97,11 +100,11 @@ class Cell:
         self.services.tcp_echo.log.wait(lambda e: e in peer, self.echo_mark,
                                         what=f"echo connection from the proxy host {peer}")
 
-    def check_udp(self, target_re, payload=None):
+    def check_udp(self, target_re, payload=None, v6_target=False):
         """The association's access line (DST of the request matches target_re) counts at
         least one datagram each way; with payload, the UDP echo got it from the proxy host."""
         if payload is not None:
-            peer = self.proxy_out(False)
+            peer = self.proxy_out(v6_target)
             self.services.udp_echo.log.wait(
                 lambda e: e[0] in peer and e[1] == payload.encode(), self.udp_mark,
                 what=f"datagram {payload!r} from the relay on {peer}")
@@ -255,14 +258,19 @@ def test_pysocks_tcp(topo, cell, column, what, proxy6, auth):
 
 
 @pytest.mark.cell("PySocks", UDP)
-def test_pysocks_udp(topo, cell):
+@pytest.mark.parametrize("v6", [pytest.param(False, id="v4"), pytest.param(True, id="v6")])
+def test_pysocks_udp(topo, cell, v6):
+    """v6: to an IPv6 target. The proxy is reached over IPv4 in both: PySocks 1.7.1's UDP
+    code cannot use an IPv6 socket (bind() unpacks getsockname() as a pair and raises)."""
     c = cell()
     data = token()
+    server = topo.addr.server6 if v6 else topo.addr.server4
     out = ok(run_client(topo, [PY, str(CLIENTS / "pysocks_client.py"), "udp", c.proxy.host4,
-                               str(c.proxy.port4), topo.addr.server4,
+                               str(c.proxy.port4), server,
                                str(c.services.udp_echo.port), data]))
-    assert out.strip() == f"{data} from {topo.addr.server4}:{c.services.udp_echo.port}", out
-    c.check_udp(r"0\.0\.0\.0:\d+", data)  # PySocks names its local port, address unknown
+    assert out.strip() == f"{data} from {server}:{c.services.udp_echo.port}", out
+    # PySocks names its local port in the request, with address 0.0.0.0.
+    c.check_udp(r"0\.0\.0\.0:\d+", data, v6_target=v6)
 
 
 # ---------------------------------------------------------------------------------------
@@ -295,28 +303,34 @@ def test_npm_socks_connect(topo, cell, node_socks, column, what, proxy6, auth):
                  user=USER if auth else "-", client_v6=proxy6)
 
 
+FAMILIES = [pytest.param(False, id="v4"), pytest.param(True, id="v6")]
+
+
 @pytest.mark.cell("npm socks", BIND)
-def test_npm_socks_bind(topo, cell, node_socks):
+@pytest.mark.parametrize("v6", FAMILIES)
+def test_npm_socks_bind(topo, cell, node_socks, v6):
     """BIND as an application protocol uses it: the server host connects back to the address
-    of the first reply, the client gets the second reply and the connection is relayed."""
+    of the first reply, the client gets the second reply and the connection is relayed.
+    v6: over the proxy's IPv6 address, for a peer with an IPv6 address."""
     c = cell()
-    server4 = topo.addr.server4
+    server = topo.addr.server6 if v6 else topo.addr.server4
     argv, env = node_client(topo, node_socks, {
-        "mode": "bind", "proxy": _node_proxy(c, False, False),
-        "destination": {"host": server4, "port": 0}, "payload": ""})
+        "mode": "bind", "proxy": _node_proxy(c, v6, False),
+        "destination": {"host": server, "port": 0}, "payload": ""})
     proc = topo.popen("client", argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                       text=True)
+    lines = _LineReader(proc)
     try:
-        line = _readline(proc, deadline(10))
+        line = lines.next(deadline(10))
         match = re.fullmatch(r"bound (\S+) (\d+)", line.strip())
         assert match, f"first line from the node client: {line!r} {_rest(proc)}"
         bound = (match.group(1), int(match.group(2)))
-        assert bound[0] not in ("0.0.0.0", "::"), f"BIND advertised an unspecified address {bound}"
+        assert not ipaddress.ip_address(bound[0]).is_unspecified, f"BIND advertised {bound}"
         data = token()
 
         def connect_back():
             sock = socket.create_connection(bound, timeout=deadline(10),
-                                            source_address=(server4, 0))
+                                            source_address=(server, 0))
             with sock:
                 sock.sendall(data.encode())
                 sock.shutdown(socket.SHUT_WR)
@@ -327,35 +341,53 @@ def test_npm_socks_bind(topo, cell, node_socks):
 
         local, received = topo.call("server", connect_back)
         assert received == data.encode()
-        line = _readline(proc, deadline(10))
-        assert line.strip() == f"established {local[0]} {local[1]}", line
+        match = re.fullmatch(r"established (\S+) (\d+)", lines.next(deadline(10)).strip())
+        assert match and ipaddress.ip_address(match.group(1)) == ipaddress.ip_address(local[0])
+        assert int(match.group(2)) == local[1], match.group(0)
         assert proc.wait(deadline(10)) == 0, _rest(proc)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    c.logged("BIND", f"{server4}:0")
+    c.logged("BIND", f"{url_host(server)}:0")
 
 
 @pytest.mark.cell("npm socks", UDP)
-def test_npm_socks_associate(topo, cell, node_socks):
+@pytest.mark.parametrize("v6", FAMILIES)
+def test_npm_socks_associate(topo, cell, node_socks, v6):
+    """v6: the association over the proxy's IPv6 address, to an IPv6 target."""
     c = cell()
     data = token()
+    server = topo.addr.server6 if v6 else topo.addr.server4
     argv, env = node_client(topo, node_socks, {
-        "mode": "associate", "proxy": _node_proxy(c, False, False),
-        "destination": {"host": topo.addr.server4, "port": c.services.udp_echo.port},
+        "mode": "associate", "proxy": _node_proxy(c, v6, False),
+        "destination": {"host": server, "port": c.services.udp_echo.port},
         "payload": data})
     out = ok(run_client(topo, argv, env=env))
-    assert out.strip() == f"reply {data} from {topo.addr.server4}:{c.services.udp_echo.port}"
-    c.check_udp(re.escape("0.0.0.0:0"), data)
+    match = re.fullmatch(r"reply (\S+) from (\S+):(\d+)", out.strip())
+    assert match and match.group(1) == data, out
+    assert ipaddress.ip_address(match.group(2)) == ipaddress.ip_address(server), out
+    assert int(match.group(3)) == c.services.udp_echo.port, out
+    c.check_udp(re.escape("0.0.0.0:0"), data, v6_target=v6)
 
 
-def _readline(proc, timeout):
-    import select
-    ready, _, _ = select.select([proc.stdout], [], [], timeout)
-    if not ready:
-        raise AssertionError(f"no output within {timeout}s")
-    return proc.stdout.readline()
+class _LineReader:
+    """Lines of a child's stdout through a thread, so a wait has a deadline."""
+
+    def __init__(self, proc):
+        self.queue = queue.Queue()
+        threading.Thread(target=self._read, args=(proc.stdout,), daemon=True).start()
+
+    def _read(self, stream):
+        for line in iter(stream.readline, ""):
+            self.queue.put(line)
+        self.queue.put("")
+
+    def next(self, timeout):
+        try:
+            return self.queue.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"no output within {timeout}s") from None
 
 
 def _rest(proc):
