@@ -11,6 +11,7 @@ expects); run.py turns the outcomes into the tables.
 """
 
 import pathlib
+import shutil
 import subprocess
 import sys
 
@@ -88,6 +89,9 @@ def node_socks():
     """integration/matrix/node_modules with the npm package `socks` (npm ci/install if missing)."""
     modules = HERE / "node_modules"
     if not (modules / "socks" / "package.json").exists():
+        assert shutil.which("node") and shutil.which("npm"), (
+            "node and npm are needed for the npm `socks` cells (NodeSource's nodejs package "
+            "bundles npm; with Debian's nodejs install the npm package too)")
         lock = HERE / "package-lock.json"
         argv = ["npm", "ci" if lock.exists() else "install", "--no-audit", "--no-fund",
                 "--no-update-notifier"]

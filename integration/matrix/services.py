@@ -261,8 +261,9 @@ class LoopbackDns:
 class FtpService(_LineProcess):
     def __init__(self, topo, root, port):
         (root / FTP_FILE_NAME).write_bytes(FTP_FILE)
-        argv = [sys.executable if sys.executable.startswith("/usr/bin/") else "/usr/bin/python3",
-                str(HERE / "ftp_server.py"), topo.addr.server4, str(port), str(root)]
+        # Debian's Python: pyftpdlib is the python3-pyftpdlib package.
+        argv = ["/usr/bin/python3", str(HERE / "ftp_server.py"), topo.addr.server4, str(port),
+                str(root)]
         super().__init__(topo.popen("server", argv, stdin=subprocess.DEVNULL,
                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
         self.port = int(self.wait_line(r"ready port=(\d+)").group(1))

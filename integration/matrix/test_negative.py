@@ -10,7 +10,8 @@ import pytest
 
 from proxies import PASSWORD, USER
 from socks5lib import (ATYP_IPV4, CMD_CONNECT, METHOD_NO_AUTH, METHOD_USERPASS, Socks5Client,
-                       deadline, failure_reply, greeting, request, userpass)
+                       assert_closed, assert_open, deadline, failure_reply, greeting, request,
+                       userpass)
 
 pytestmark = pytest.mark.usefixtures("proxy_alive")
 
@@ -229,6 +230,65 @@ def f9(s, env):
     assert [d for _, d in log.events[mark:]] == [b"good"], log.events[mark:]
 
 
+def e3(s, env):
+    """BIND naming the server host: a connection from the client host is turned away and the
+    BIND keeps waiting for the server host, whose connection is then relayed."""
+    no_auth(s)
+    server4 = env.topo.addr.server4
+    s.send(request(server4, 0, cmd=0x02))
+    first = s.read_reply(timeout=deadline(10))
+    assert first.rep == 0x00 and not first.host.startswith("0."), first
+
+    def intruder():
+        sock = socket.create_connection(first.address, timeout=deadline(5))
+        with sock:
+            return assert_closed(sock, deadline(5))
+
+    env.topo.call("client", intruder)
+    assert_open(s.sock, 0.3)  # no second reply for the wrong host
+
+    def expected_peer():
+        sock = socket.create_connection(first.address, timeout=deadline(5),
+                                        source_address=(server4, 0))
+        sock.sendall(b"from-the-server-host")
+        return sock
+
+    peer = env.topo.call("server", expected_peer)
+    with peer:
+        second = s.read_reply(timeout=deadline(10))
+        assert second.rep == 0x00 and second.address == peer.getsockname()[:2], second
+        s.expect(b"from-the-server-host")
+
+
+def f3(s, env):
+    """A datagram to the relay from the server host (not the client) is dropped."""
+    no_auth(s)
+    s.send(request("0.0.0.0", 0, cmd=0x03))
+    reply = s.read_reply(timeout=deadline(10))
+    assert reply.rep == 0x00, reply
+    server4, port = env.topo.addr.server4, env.services.udp_echo.port
+    header = b"\x00\x00\x00" + bytes([ATYP_IPV4]) + socket.inet_aton(server4) + struct.pack(
+        "!H", port)
+    log = env.services.udp_echo.log
+    mark = log.mark()
+
+    def from_server_host():
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.bind((server4, 0))
+            udp.sendto(header + b"foreign", reply.address)
+
+    def from_client():
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.settimeout(deadline(5))
+            udp.bind((env.topo.addr.client4, 0))
+            udp.sendto(header + b"own", reply.address)
+            return udp.recvfrom(65535)[0]
+
+    env.topo.call("server", from_server_host)
+    assert env.topo.call("client", from_client) == header + b"own"
+    assert [d for _, d in log.events[mark:]] == [b"own"], log.events[mark:]
+
+
 ROWS = [
     ("A3", "`05 01 80` (no acceptable method)", "`05 FF`, close", False, a3),
     ("A4", "`05 00` (zero methods)", "`05 FF` and close, or close", False, a4),
@@ -251,6 +311,10 @@ ROWS = [
     ("C10", "domain with a NUL byte", "REP `01` or `04`, close", False, c10_nul),
     ("C11", "RSV `5A` in the request", "accepted (practice), relayed", False, c11),
     ("C12", "request VER `04`", "close", False, c12),
+    ("E3", "BIND for the server host; the client host connects to the BIND port first",
+     "turn it away, keep waiting; then relay the server host's connection", False, e3),
+    ("F3", "a datagram to the UDP relay from the server host instead of the client",
+     "drop it; the client's own datagram still goes through", False, f3),
     ("F9", "UDP datagrams: short, RSV not zero, unknown ATYP; then a good one",
      "the bad ones dropped, the good one relayed and answered", False, f9),
 ]
