@@ -49,6 +49,28 @@ udp::RelayOptions RelayOptionsFor(const Config& config) {
   return options;
 }
 
+// Copies the relay's counters into the access-log record when the handler ends, including when
+// its coroutine is destroyed mid-association (the worker stopping at shutdown).
+class RecordOnExit {
+ public:
+  RecordOnExit(Session& session, const udp::UdpRelay& relay, const asio::ip::udp::endpoint& bound)
+      : session_(session), relay_(relay), bound_(bound) {}
+  RecordOnExit(const RecordOnExit&) = delete;
+  RecordOnExit& operator=(const RecordOnExit&) = delete;
+  ~RecordOnExit() {
+    const udp::Association& association = relay_.association();
+    session_.bytes_up = association.counters().bytes_up;
+    session_.bytes_down = association.counters().bytes_down;
+    session_.extra = absl::StrCat(" relay=", FromAsio(bound_.address(), bound_.port()).ToString(),
+                                  association.LogFields());
+  }
+
+ private:
+  Session& session_;
+  const udp::UdpRelay& relay_;
+  asio::ip::udp::endpoint bound_;
+};
+
 }  // namespace
 
 asio::awaitable<void> RunUdpAssociate(Session& session, protocol::Request request) {
@@ -83,13 +105,8 @@ asio::awaitable<void> RunUdpAssociate(Session& session, protocol::Request reques
   const protocol::Address relay_address = FromAsio(advertised, bound.port());
   if (!co_await AsyncSendReply(session, protocol::Reply::kSucceeded, relay_address)) co_return;
 
+  RecordOnExit record(session, *relay, bound);
   co_await relay->AsyncRun(session.client);
-
-  const udp::Association& association = relay->association();
-  session.bytes_up = association.counters().bytes_up;
-  session.bytes_down = association.counters().bytes_down;
-  session.extra = absl::StrCat(" relay=", FromAsio(bound.address(), bound.port()).ToString(),
-                               association.LogFields());
   session.client.close(ec);
 }
 

@@ -35,6 +35,9 @@ Association::Association(const IpAddress& control_peer, const protocol::Address&
 Association::Step Association::FromClient(const Endpoint& source,
                                           std::span<const std::uint8_t> datagram,
                                           SteadyTime now) {
+  // The previous reassembled payload has been sent: do not keep up to 64 KiB for the
+  // association's lifetime.
+  if (reassembled_.capacity() != 0) std::vector<std::uint8_t>().swap(reassembled_);
   std::optional<protocol::UdpDatagram> parsed = protocol::ParseUdpDatagram(datagram);
   if (!parsed) {
     // Garbage from elsewhere is foreign first; garbage never locks the client's port.
