@@ -126,6 +126,11 @@ class Proxy:
         self.proc = None
         self.address = None  # "127.0.0.1:PORT"; None for direct
 
+    def check_alive(self):
+        if self.proc and self.proc.poll() is not None:
+            raise MeasurementError(f"{self.name} exited (status {self.proc.returncode}) during the "
+                                   f"measurements; logs in {self.workdir}")
+
     def stop(self):
         if not self.proc:
             return
@@ -299,34 +304,45 @@ FIGURES = [
 
 
 def measure_round(bench, proxy, sizes, out):
-    """One measurement of every figure for `proxy`, appended to out[key] (None for n/a)."""
+    """One measurement of every figure for `proxy`, appended to out[key] (None for n/a).
+
+    The proxy is started twice: the memory figures need a fresh process (the rate tests leave
+    freed heap behind that new sessions would reuse, hiding their cost)."""
     def add(key, value):
         out.setdefault(key, []).append(value)
 
-    if proxy.proc is None:
+    try:
+        proxy.start()
+        up, cpu_up = bench.stream(proxy, "up")
+        down, cpu_down = bench.stream(proxy, "down")
+        add("up", up)
+        add("down", down)
+        add("cpu", None if cpu_up is None else (cpu_up + cpu_down) / (2 * sizes["bytes"] / 2**30))
+        add("sps16", bench.sessions(proxy, 16))
+        add("sps256", bench.sessions(proxy, 256))
+        window = bench.udp(proxy, 32)
+        add("udp32", None if window is None else int(window["datagrams"]) / float(window["seconds"]))
+        ping = bench.udp(proxy, 1)
+        add("p50", None if ping is None else float(ping["p50_us"]))
+        add("p99", None if ping is None else float(ping["p99_us"]))
+        proxy.check_alive()
+    finally:
+        proxy.stop()
+    if isinstance(proxy, Direct):
         add("rss", None)
         add("held", None)
-    else:
-        # First, on the fresh process: memory the idle sessions add (later tests would leave freed
-        # heap behind that new sessions reuse, hiding their cost).
+        return
+    try:
+        proxy.start()
         held, delta = bench.hold(proxy, sizes["rss_sessions"], sizes["rss_processes"])
         if held < sizes["rss_sessions"]:
             raise MeasurementError(f"{proxy.name}: held only {held} of {sizes['rss_sessions']} sessions")
         add("rss", delta / held)
         held, _ = bench.hold(proxy, sizes["max_sessions"], sizes["max_processes"])
         add("held", held)
-    up, cpu_up = bench.stream(proxy, "up")
-    down, cpu_down = bench.stream(proxy, "down")
-    add("up", up)
-    add("down", down)
-    add("cpu", None if cpu_up is None else (cpu_up + cpu_down) / (2 * sizes["bytes"] / 2**30))
-    add("sps16", bench.sessions(proxy, 16))
-    add("sps256", bench.sessions(proxy, 256))
-    window = bench.udp(proxy, 32)
-    add("udp32", None if window is None else int(window["datagrams"]) / float(window["seconds"]))
-    ping = bench.udp(proxy, 1)
-    add("p50", None if ping is None else float(ping["p50_us"]))
-    add("p99", None if ping is None else float(ping["p99_us"]))
+        proxy.check_alive()
+    finally:
+        proxy.stop()
 
 
 def fmt(v, key):
@@ -442,24 +458,23 @@ def main():
         factories = {"direct": lambda: Direct(workdir), "socks5d": lambda: Socks5d(workdir, binary),
                      "dante": lambda: Dante(workdir), "microsocks": lambda: Microsocks(workdir)}
         print(f"socks5d: {binary}; work dir {workdir}; {repeats} round(s); "
-              f"stream {sizes['bytes'] >> 20} MiB, {sizes['seconds']} s per rate")
+              f"stream {sizes['bytes'] >> 20} MiB, {sizes['seconds']} s per rate; "
+              f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
         for round_ in range(repeats):
             for name in names:
                 proxy = factories[name]()
                 t0 = time.monotonic()
                 try:
-                    proxy.start()
                     measure_round(bench, proxy, sizes, results[name])
                     print(f"  round {round_ + 1}: {name} done in {time.monotonic() - t0:.1f}s", flush=True)
                 except (MeasurementError, subprocess.SubprocessError, OSError) as e:
                     failures.append(f"round {round_ + 1}: {name}: {e}")
                     print(f"  round {round_ + 1}: {name} FAILED: {e}", flush=True)
-                finally:
-                    proxy.stop()
         print_report(names, results, repeats)
     except MeasurementError as e:
         failures.append(str(e))
-    print(f"\nwall time {time.monotonic() - started:.0f}s")
+    print(f"\nwall time {time.monotonic() - started:.0f}s; load average now {os.getloadavg()[0]:.1f} "
+          "(other work on the machine adds noise: compare the noise table)")
     if failures:
         print("FAILED measurements:\n  " + "\n  ".join(failures))
         print(f"(logs in {workdir})")
