@@ -23,8 +23,8 @@ udp::PortPicker* PickerFor(Worker& worker) {
   thread_local std::optional<udp::PortPicker> picker;
   if (!picker || picker->range() != *config.udp_port_range) {
     const std::size_t workers = static_cast<std::size_t>(std::max(config.workers, 1));
-    picker.emplace(*config.udp_port_range,
-                   static_cast<std::size_t>(worker.index()) * config.udp_port_range->size() / workers);
+    picker.emplace(*config.udp_port_range, static_cast<std::size_t>(worker.index()) *
+                                               config.udp_port_range->size() / workers);
   }
   return &*picker;
 }
@@ -37,8 +37,7 @@ asio::ip::address ToAsio(const udp::IpAddress& ip) {
 udp::RelayOptions RelayOptionsFor(const Config& config) {
   udp::RelayOptions options;
   options.association.reply_policy = config.udp_reply_policy;
-  options.association.reassembly.timeout =
-      absl::ToChronoNanoseconds(config.udp_reassembly_timeout);
+  options.association.reassembly.timeout = absl::ToChronoNanoseconds(config.udp_reassembly_timeout);
   if (!config.deny_destinations.empty()) {
     // The config outlives every session of the server.
     options.association.denied = [&config](const udp::IpAddress& ip) {

@@ -9,16 +9,26 @@ namespace socks5::udp {
 
 const char* DropName(Drop drop) {
   switch (drop) {
-    case Drop::kForeignIp: return "foreign";
-    case Drop::kWrongPort: return "wrong_port";
-    case Drop::kMalformed: return "malformed";
-    case Drop::kFragment: return "fragment";
-    case Drop::kDenied: return "denied";
-    case Drop::kUnresolved: return "unresolved";
-    case Drop::kQueueFull: return "queue_full";
-    case Drop::kUnsolicited: return "unsolicited";
-    case Drop::kTooBig: return "too_big";
-    case Drop::kSendError: return "send_error";
+    case Drop::kForeignIp:
+      return "foreign";
+    case Drop::kWrongPort:
+      return "wrong_port";
+    case Drop::kMalformed:
+      return "malformed";
+    case Drop::kFragment:
+      return "fragment";
+    case Drop::kDenied:
+      return "denied";
+    case Drop::kUnresolved:
+      return "unresolved";
+    case Drop::kQueueFull:
+      return "queue_full";
+    case Drop::kUnsolicited:
+      return "unsolicited";
+    case Drop::kTooBig:
+      return "too_big";
+    case Drop::kSendError:
+      return "send_error";
   }
   return "?";
 }
@@ -33,8 +43,7 @@ Association::Association(const IpAddress& control_peer, const protocol::Address&
       names_(options_.names) {}
 
 Association::Step Association::FromClient(const Endpoint& source,
-                                          std::span<const std::uint8_t> datagram,
-                                          SteadyTime now) {
+                                          std::span<const std::uint8_t> datagram, SteadyTime now) {
   // The previous reassembled payload has been sent: do not keep up to 64 KiB for the
   // association's lifetime.
   if (reassembled_.capacity() != 0) std::vector<std::uint8_t>().swap(reassembled_);
@@ -45,9 +54,14 @@ Association::Step Association::FromClient(const Endpoint& source,
     return {};
   }
   switch (client_.Admit(source)) {
-    case Admission::kAccept: break;
-    case Admission::kDropForeignIp: CountDrop(Drop::kForeignIp); return {};
-    case Admission::kDropWrongPort: CountDrop(Drop::kWrongPort); return {};
+    case Admission::kAccept:
+      break;
+    case Admission::kDropForeignIp:
+      CountDrop(Drop::kForeignIp);
+      return {};
+    case Admission::kDropWrongPort:
+      CountDrop(Drop::kWrongPort);
+      return {};
   }
   Reassembler::Result result = reassembler_.Add(*parsed, now);
   switch (result.action) {
@@ -144,8 +158,8 @@ void Association::Delivered(std::size_t bytes) {
 }
 
 std::string Association::LogFields() const {
-  std::string out = absl::StrCat(" dgrams_up=", counters_.dgrams_up,
-                                 " dgrams_down=", counters_.dgrams_down);
+  std::string out =
+      absl::StrCat(" dgrams_up=", counters_.dgrams_up, " dgrams_down=", counters_.dgrams_down);
   for (std::size_t i = 0; i < kDropKinds; ++i) {
     absl::StrAppend(&out, " drop_", DropName(static_cast<Drop>(i)), "=", counters_.drops[i]);
   }

@@ -22,8 +22,8 @@ NameCache::Route NameCache::Lookup(const std::string& name, std::uint16_t port,
     if (!entry.ip) return {Outcome::kDropNotFound, {}};
     return {Outcome::kCached, *entry.ip};
   }
-  if (queued_ >= options_.max_queued || queued_bytes_ + payload.size() > options_.max_queued_bytes ||
-      !MakeRoom(now)) {
+  if (queued_ >= options_.max_queued ||
+      queued_bytes_ + payload.size() > options_.max_queued_bytes || !MakeRoom(now)) {
     return {Outcome::kDropFull, {}};
   }
   Entry& entry = entries_[key];
@@ -33,8 +33,7 @@ NameCache::Route NameCache::Lookup(const std::string& name, std::uint16_t port,
 }
 
 NameCache::Completion NameCache::Complete(const std::string& name,
-                                          const std::vector<IpAddress>& addresses,
-                                          SteadyTime now) {
+                                          const std::vector<IpAddress>& addresses, SteadyTime now) {
   Completion completion;
   auto it = entries_.find(absl::AsciiStrToLower(name));
   if (it == entries_.end() || !it->second.in_flight) return completion;  // not ours
@@ -70,7 +69,8 @@ bool NameCache::MakeRoom(SteadyTime now) {
 }
 
 bool NameCache::Enqueue(Entry& entry, std::uint16_t port, std::span<const std::uint8_t> payload) {
-  if (queued_ >= options_.max_queued || queued_bytes_ + payload.size() > options_.max_queued_bytes) {
+  if (queued_ >= options_.max_queued ||
+      queued_bytes_ + payload.size() > options_.max_queued_bytes) {
     return false;
   }
   entry.waiting.push_back(Queued{port, std::vector<std::uint8_t>(payload.begin(), payload.end())});

@@ -96,8 +96,8 @@ std::error_code OpenRelaySocket(asio::ip::udp::socket& socket, const asio::ip::a
 
 std::shared_ptr<UdpRelay> UdpRelay::Create(asio::ip::udp::socket client_socket,
                                            const asio::ip::address& control_peer,
-                                           const protocol::Address& requested,
-                                           RelayOptions options, ResolveFunction resolve) {
+                                           const protocol::Address& requested, RelayOptions options,
+                                           ResolveFunction resolve) {
   return std::shared_ptr<UdpRelay>(new UdpRelay(std::move(client_socket), control_peer, requested,
                                                 std::move(options), std::move(resolve)));
 }
@@ -172,9 +172,14 @@ void UdpRelay::DrainClient() {
     const Association::Step step =
         association_.FromClient(source, std::span<const std::uint8_t>(buffer, n), Clock::now());
     switch (step.kind) {
-      case Association::Step::Kind::kNone: break;
-      case Association::Step::Kind::kSend: SendUp(step.target, step.payload); break;
-      case Association::Step::Kind::kResolve: StartLookup(step.name); break;
+      case Association::Step::Kind::kNone:
+        break;
+      case Association::Step::Kind::kSend:
+        SendUp(step.target, step.payload);
+        break;
+      case Association::Step::Kind::kResolve:
+        StartLookup(step.name);
+        break;
     }
     ArmReassemblyTimer();
   }

@@ -42,8 +42,8 @@ class UdpRelay : public std::enable_shared_from_this<UdpRelay> {
   // client IP; `requested` the UDP ASSOCIATE request's DST.
   static std::shared_ptr<UdpRelay> Create(asio::ip::udp::socket client_socket,
                                           const asio::ip::address& control_peer,
-                                          const protocol::Address& requested,
-                                          RelayOptions options, ResolveFunction resolve);
+                                          const protocol::Address& requested, RelayOptions options,
+                                          ResolveFunction resolve);
   ~UdpRelay();
 
   // Relays until `control` reads EOF or fails (its data is discarded), or the idle timeout

@@ -97,11 +97,11 @@ TEST_F(AssociationTest, ForeignIpIsDroppedAndDoesNotLockThePort) {
 
 TEST_F(AssociationTest, MalformedDatagramsAreDroppedWithoutLockingThePort) {
   const std::vector<std::vector<std::uint8_t>> bad = {
-      {},                                        // empty
-      {0, 0, 0, 1, 10, 0},                       // short IPv4 address
-      {0, 1, 0, 1, 10, 0, 0, 1, 0, 53},          // RSV not zero
-      {0, 0, 0, 9, 10, 0, 0, 1, 0, 53},          // unknown ATYP
-      {0, 0, 0, 3, 0, 0, 53},                    // empty domain
+      {},                                // empty
+      {0, 0, 0, 1, 10, 0},               // short IPv4 address
+      {0, 1, 0, 1, 10, 0, 0, 1, 0, 53},  // RSV not zero
+      {0, 0, 0, 9, 10, 0, 0, 1, 0, 53},  // unknown ATYP
+      {0, 0, 0, 3, 0, 0, 53},            // empty domain
   };
   for (const auto& bytes : bad) {
     EXPECT_EQ(FromClient(bytes, Endpoint{kClientIp, 6000}).kind, Kind::kNone);
