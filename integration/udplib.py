@@ -109,7 +109,8 @@ class Association:
     """UDP ASSOCIATE on a fresh control connection, and the client's UDP socket.
 
     The UDP socket is bound to `udp_bind` (default: the control connection's own local
-    address, port 0) before the request, so the request can name it (F2)."""
+    address, port 0) before the request, so the request can name it (F2): dst None is
+    0.0.0.0:0, "self" the socket's address and port, "self-port" 0.0.0.0 with its port."""
 
     def __init__(self, server, dst=None, udp_bind=None, index=0):
         self.server = server
@@ -125,6 +126,8 @@ class Association:
             dst = ("0.0.0.0", 0)
         elif dst == "self":
             dst = self.local
+        elif dst == "self-port":  # 0.0.0.0 (or ::) with the UDP socket's port
+            dst = ("0.0.0.0" if family_of(local) == socket.AF_INET else "::", self.local[1])
         self.control.send(socks5lib.request(dst[0], dst[1], cmd=socks5lib.CMD_UDP_ASSOCIATE))
         self.reply = self.control.read_reply()
         assert self.reply.rep == socks5lib.REP_SUCCEEDED, f"UDP ASSOCIATE failed: {self.reply}"
