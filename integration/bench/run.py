@@ -250,14 +250,23 @@ class Bench:
         return int(r["bytes"]) / float(r["seconds"]) / 2**20, cpu
 
     def sessions(self, proxy, concurrency):
+        """Sessions per second, and the proxy's CPU microseconds per session."""
+        before = cpu_seconds(proxy.proc.pid) if proxy.proc else 0.0
         r = self.run(proxy, "sessions", "--concurrency", str(concurrency),
                      "--seconds", str(self.sizes["seconds"]))
-        return int(r["sessions"]) / float(r["seconds"])
+        n = int(r["sessions"])
+        cpu = (cpu_seconds(proxy.proc.pid) - before) * 1e6 / n if proxy.proc else None
+        return n / float(r["seconds"]), cpu
 
     def udp(self, proxy, inflight):
+        """loadgen's figures, plus cpu_us: the proxy's CPU microseconds per round trip."""
         if not proxy.has_udp:
             return None
-        return self.run(proxy, "udp", "--inflight", str(inflight), "--seconds", str(self.sizes["seconds"]))
+        before = cpu_seconds(proxy.proc.pid) if proxy.proc else 0.0
+        r = self.run(proxy, "udp", "--inflight", str(inflight), "--seconds", str(self.sizes["seconds"]))
+        if r is not None and proxy.proc:
+            r["cpu_us"] = (cpu_seconds(proxy.proc.pid) - before) * 1e6 / max(1, int(r["datagrams"]))
+        return r
 
     def hold(self, proxy, count, processes):
         """Opens `count` idle relayed sessions from `processes` clients; returns (held, RSS delta
@@ -300,6 +309,9 @@ FIGURES = [
     ("rss", "RSS per idle session, KiB", False),
     ("held", "sessions held at once", True),
     ("cpu", "CPU s per GiB relayed", False),
+    # Efficiency, less sensitive to other work on the machine than the rates are:
+    ("cpu_session", "CPU us per session (16 conc.)", False),
+    ("cpu_datagram", "CPU us per UDP round trip", False),
 ]
 
 
@@ -318,10 +330,14 @@ def measure_round(bench, proxy, sizes, out):
         add("up", up)
         add("down", down)
         add("cpu", None if cpu_up is None else (cpu_up + cpu_down) / (2 * sizes["bytes"] / 2**30))
-        add("sps16", bench.sessions(proxy, 16))
-        add("sps256", bench.sessions(proxy, 256))
+        rate, cpu16 = bench.sessions(proxy, 16)
+        add("sps16", rate)
+        add("cpu_session", cpu16)
+        rate, _ = bench.sessions(proxy, 256)
+        add("sps256", rate)
         window = bench.udp(proxy, 32)
         add("udp32", None if window is None else int(window["datagrams"]) / float(window["seconds"]))
+        add("cpu_datagram", None if window is None else window.get("cpu_us"))
         ping = bench.udp(proxy, 1)
         add("p50", None if ping is None else float(ping["p50_us"]))
         add("p99", None if ping is None else float(ping["p99_us"]))
@@ -348,7 +364,7 @@ def measure_round(bench, proxy, sizes, out):
 def fmt(v, key):
     if v is None:
         return "n/a"
-    if key in ("rss", "cpu"):
+    if key in ("rss", "cpu", "cpu_session", "cpu_datagram"):
         return f"{v:.2f}"
     if key in ("p50", "p99"):
         return f"{v:.1f}"
