@@ -79,8 +79,8 @@ class Relay {
     std::optional<BufferPool::Lease> buffer;
     bool bulk = false;
     bool pipe_failed = false;  // no pipe could be had: copy for the rest of this burst
-    std::size_t pending = 0;  // read from `from`, not yet written to `to`
-    std::size_t offset = 0;   // buffer path: where the pending bytes start
+    std::size_t pending = 0;   // read from `from`, not yet written to `to`
+    std::size_t offset = 0;    // buffer path: where the pending bytes start
   };
 
   static bool WouldBlock() { return errno == EAGAIN || errno == EWOULDBLOCK; }
@@ -219,7 +219,8 @@ asio::awaitable<void> AsyncRelay(Session& session, asio::ip::tcp::socket upstrea
   std::error_code ec;
   upstream.set_option(asio::ip::tcp::no_delay(true), ec);
   if (!session.early_data.empty()) {
-    auto written = co_await asio::async_write(upstream, asio::buffer(session.early_data), kUseTuple);
+    auto written =
+        co_await asio::async_write(upstream, asio::buffer(session.early_data), kUseTuple);
     if (std::get<0>(written)) co_return;
     session.bytes_up += session.early_data.size();
   }

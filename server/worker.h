@@ -51,7 +51,7 @@ class BufferPool {
 // be made (descriptors ran out): the relay then copies through a pooled buffer instead.
 class PipePool {
  public:
-  static constexpr int kPipeSize = 1024 * 1024;  // bytes one splice() moves at most
+  static constexpr int kPipeSize = 1024 * 1024;   // bytes one splice() moves at most
   static constexpr int kMinPipeSize = 64 * 1024;  // a smaller pipe is not used
   struct Pipe {
     int read_end = -1;
