@@ -11,6 +11,7 @@ with neither a test nor a reason is)."""
 import collections
 import os
 import pathlib
+import subprocess
 import sys
 
 import pytest
@@ -110,12 +111,23 @@ def negative_table(collector):
     return lines
 
 
+def describe_binary():
+    sys.path.insert(0, str(HERE.parent))
+    import socks5lib
+    binary = socks5lib.binary_path()
+    rev = subprocess.run(["git", "-C", str(HERE), "describe", "--always", "--dirty"],
+                         capture_output=True, text=True).stdout.strip() or "unknown revision"
+    return f"{binary} (source tree at run time: {rev})"
+
+
 def main(argv):
     collector = Collector()
     os.environ.setdefault("PYTHONDONTWRITEBYTECODE", "1")
     status = pytest.main([str(HERE), "-q", "-p", "no:cacheprovider", "-rfE", *argv],
                          plugins=[collector])
     isolated, reason = collector.topology or (None, "the topology fixture did not run")
+    print()
+    print(f"socks5d under test: {describe_binary()}")
     print()
     if isolated:
         print("## Client matrix: network namespaces (client 192.0.2.2 / 2001:db8:1::2 -> "
