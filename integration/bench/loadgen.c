@@ -4,6 +4,7 @@
 //
 //   loadgen stream   --proxy HOST:PORT|direct --dir up|down --bytes N
 //   loadgen sessions --proxy HOST:PORT|direct --concurrency C --seconds T
+//                    (each: connect, handshake, 1-byte echo, the server closes, the client closes)
 //   loadgen udp      --proxy HOST:PORT|direct --inflight K --seconds T   (K = 1: ping-pong)
 //   loadgen echo                          TCP echo server; prints port=P; exits on stdin EOF
 //   loadgen hold     --proxy HOST:PORT --target PORT --count N --seconds T
@@ -76,6 +77,8 @@ static struct sockaddr_in Loopback(uint16_t port) {
 static int Listen(int type, uint16_t* port) {
   int fd = socket(AF_INET, type, 0);
   if (fd < 0) Die("socket");
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   struct sockaddr_in a = Loopback(0);
   if (bind(fd, (struct sockaddr*)&a, sizeof a) != 0) Die("bind");
   if (type == SOCK_STREAM && listen(fd, 4096) != 0) Die("listen");
@@ -241,8 +244,14 @@ static int Stream(int up, uint64_t bytes) {
 
 // ---- TCP echo server (epoll, one thread) ----
 
+struct EchoServer {
+  int listener;
+  int close_after_echo;  // sessions: the server closes first (see Sessions)
+};
+
 static void* RunEcho(void* arg) {
-  int listener = *(int*)arg;
+  const struct EchoServer* server = arg;
+  int listener = server->listener;
   int ep = epoll_create1(0);
   struct epoll_event ev = {.events = EPOLLIN, .data.fd = listener};
   epoll_ctl(ep, EPOLL_CTL_ADD, listener, &ev);
@@ -264,7 +273,7 @@ static void* RunEcho(void* arg) {
       }
       ssize_t r = read(fd, buf, sizeof buf);
       if (r > 0) {
-        if (write(fd, buf, (size_t)r) != r) close(fd);
+        if (write(fd, buf, (size_t)r) != r || server->close_after_echo) close(fd);
       } else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
         close(fd);  // closing removes it from the epoll set
       }
@@ -279,20 +288,21 @@ static void SetNonBlocking(int fd) {
 }
 
 // Starts the echo server thread; returns its port.
-static uint16_t StartEcho(void) {
-  static int listener;
+static uint16_t StartEcho(int close_after_echo) {
+  static struct EchoServer server;
   uint16_t port;
-  listener = Listen(SOCK_STREAM, &port);
-  SetNonBlocking(listener);
+  server.listener = Listen(SOCK_STREAM, &port);
+  server.close_after_echo = close_after_echo;
+  SetNonBlocking(server.listener);
   pthread_t thread;
-  pthread_create(&thread, NULL, RunEcho, &listener);
+  pthread_create(&thread, NULL, RunEcho, &server);
   pthread_detach(thread);
   return port;
 }
 
 // ---- sessions: connect through the proxy, 1-byte echo, close; C at once, for T seconds ----
 
-enum SessionState { kConnecting, kMethod, kReply, kEchoed };
+enum SessionState { kConnecting, kMethod, kReply, kEchoed, kClosed };
 
 struct Conn {
   int fd;
@@ -350,6 +360,7 @@ static int Advance(struct SessionRun* run, struct Conn* c) {
   }
   ssize_t r = read(c->fd, c->buf + c->have, c->need - c->have);
   if (r < 0 && (errno == EAGAIN || errno == EINTR)) return 0;
+  if (c->state == kClosed) return r == 0 ? 1 : -1;
   if (r <= 0) return -1;
   c->have += (size_t)r;
   if (c->have < c->need) return 0;
@@ -369,14 +380,24 @@ static int Advance(struct SessionRun* run, struct Conn* c) {
       if (c->buf[0] != 5 || c->buf[1] != 0) return -1;
       return Step(run, c, kByte, 1, kEchoed, 1);
     }
-    case kEchoed: return c->buf[0] == 'e' ? 1 : -1;
+    case kEchoed:
+      if (c->buf[0] != 'e') return -1;
+      c->state = kClosed;  // then the server's FIN, passed on by the proxy
+      c->have = 0;
+      c->need = 1;
+      return 0;
     default: return -1;
   }
 }
 
+// The server closes first (after its echo), as HTTP/1.0 servers do; the proxy passes the FIN
+// on, then the client closes. TIME_WAIT then stays on the listening ports' side: were the client
+// to close first, every session would park an ephemeral port in TIME_WAIT on the client and on
+// the proxy's upstream side, and a few runs would exhaust the 28k ephemeral ports for the
+// whole machine (even bind(port 0) fails then).
 static int Sessions(int concurrency, double seconds) {
   struct SessionRun run = {0};
-  run.target = Loopback(StartEcho());
+  run.target = Loopback(StartEcho(1));
   run.ep = epoll_create1(0);
   struct Conn* conns = calloc((size_t)concurrency, sizeof *conns);
   for (int i = 0; i < concurrency; i++) {
@@ -620,7 +641,7 @@ int main(int argc, char** argv) {
   if (!strcmp(mode, "udp")) return Udp(inflight, seconds);
   if (!strcmp(mode, "hold")) return Hold((uint16_t)target, count, seconds);
   if (!strcmp(mode, "echo")) {
-    printf("port=%d\n", StartEcho());
+    printf("port=%d\n", StartEcho(0));
     fflush(stdout);
     WaitStdinEof();
     return 0;
