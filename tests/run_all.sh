@@ -41,7 +41,8 @@ build() {  # build DIR [cmake args...]
 purity() {
   local bad
   bad=$(grep -nE '#include *[<"](asio|sys/socket|netinet|thread|iostream)|server/log|::now\(|absl::Now\(' \
-        protocol/*.h protocol/*.cc udp/reassembler.* udp/policy.* udp/port_range.* udp/endpoint.* || true)
+        protocol/*.h protocol/*.cc udp/reassembler.* udp/policy.* udp/port_range.* udp/endpoint.* \
+        udp/association.* udp/name_cache.* || true)
   if [[ -n "$bad" ]]; then
     echo "pure code includes I/O headers:"
     echo "$bad"
