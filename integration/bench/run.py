@@ -133,15 +133,17 @@ class Proxy:
                                    f"measurements; logs in {self.workdir}")
 
     def stop(self):
+        """Stops the proxy (SIGTERM); returns its exit status (None when it was not running)."""
         if not self.proc:
-            return
+            return None
         self.proc.terminate()
         try:
-            self.proc.wait(timeout=10)
+            rc = self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            self.proc.wait()
+            rc = self.proc.wait()
         self.proc = None
+        return rc
 
     def log(self, suffix):
         return open(os.path.join(self.workdir, f"{self.name}.{suffix}"), "ab")
@@ -157,12 +159,22 @@ class Direct(Proxy):
 class Socks5d(Proxy):
     name = "socks5d"
 
+    def stop(self):
+        # socks5d exits 0 on SIGTERM; anything else (a crash, a sanitizer report at exit) fails.
+        rc = super().stop()
+        if rc not in (None, 0):
+            raise MeasurementError(f"socks5d exited with status {rc} on SIGTERM; see {self.log_path}")
+        return rc
+
     def __init__(self, workdir, binary):
         super().__init__(workdir)
         self.binary = binary
 
+    starts = 0
+
     def start(self):
-        path = os.path.join(self.workdir, "socks5d.log")
+        Socks5d.starts += 1
+        self.log_path = path = os.path.join(self.workdir, f"socks5d.{Socks5d.starts}.log")
         # Default log level (info: one access-log line per session), as deployed; to a file.
         self.proc = subprocess.Popen([self.binary, "--listen=127.0.0.1:0", "--shutdown_grace=1s"],
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
