@@ -77,8 +77,9 @@ static struct sockaddr_in Loopback(uint16_t port) {
 static int Listen(int type, uint16_t* port) {
   int fd = socket(AF_INET, type, 0);
   if (fd < 0) Die("socket");
-  int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  // No SO_REUSEADDR: port 0 then never lands on a port that still has TIME_WAIT connections
+  // from an earlier run's listener; with it, a new connection could collide with one of them
+  // and see its SYNs dropped for seconds.
   struct sockaddr_in a = Loopback(0);
   if (bind(fd, (struct sockaddr*)&a, sizeof a) != 0) Die("bind");
   if (type == SOCK_STREAM && listen(fd, 4096) != 0) Die("listen");

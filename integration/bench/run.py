@@ -58,7 +58,6 @@ def build_loadgen(workdir):
 def free_port():
     # Dante and microsocks take a fixed port; a port freed just now is free enough for a benchmark.
     with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
