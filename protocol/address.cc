@@ -115,7 +115,13 @@ std::string Address::ToString() const {
   if (const auto* v6 = std::get_if<Ipv6>(&host)) {
     return absl::StrCat("[", Ipv6ToString(*v6), "]:", port);
   }
-  return absl::StrCat(EscapeDomain(std::get<std::string>(host)), ":", port);
+  // A name with ':' (an IPv6 literal sent as a domain, as Chromium does) is bracketed so the
+  // port stays unambiguous.
+  const std::string& name = std::get<std::string>(host);
+  if (name.find(':') != std::string::npos) {
+    return absl::StrCat("[", EscapeDomain(name), "]:", port);
+  }
+  return absl::StrCat(EscapeDomain(name), ":", port);
 }
 
 }  // namespace socks5::protocol

@@ -447,11 +447,9 @@ def test_socksify_connect(topo, cell, tmp_path, column, what, proxy6, auth):
     out = ok(run_client(topo, ["socksify", "nc", "-N", "-w", str(int(deadline(10))), host,
                                str(c.services.tcp_echo.port)], env=env, input=data))
     assert out == data
-    if column == V6:
-        # Dante's fake resolver hands the program a fake IPv4 address for any string it is
-        # asked to resolve, an IPv6 literal included, and sends the string as a domain name
-        # (ATYP 03); socks5d then connects to the literal over IPv6.
-        log_host = host
+    # For V6, Dante's fake resolver hands the program a fake IPv4 address for any string it is
+    # asked to resolve, an IPv6 literal included, and sends the string as a domain name (ATYP
+    # 03); socks5d connects to the literal over IPv6 and logs it bracketed, as for ATYP 04.
     c.check_echo(f"{log_host}:{c.services.tcp_echo.port}", v6,
                  user=USER if auth else "-", client_v6=proxy6)
 
@@ -523,8 +521,6 @@ def test_chromium(topo, cell, tmp_path, column, what, proxy6, auth):
     assert PAGE_MARKER in result.stdout, (
         f"page not in Chromium's DOM dump (exit {result.returncode}): {result.stdout[-500:]}"
         f"\nstderr: {result.stderr[-3000:]}")
-    if column == V6:
-        # Chromium's SOCKS5 client sends every host as a domain name (ATYP 03), an IPv6
-        # literal included; socks5d connects to the literal over IPv6.
-        log_host = host
+    # Chromium's SOCKS5 client sends every host as a domain name (ATYP 03), an IPv6 literal
+    # included; socks5d connects to the literal over IPv6 and logs it bracketed.
     c.check_http(f"{log_host}:{c.services.http.port}", v6, user="-", client_v6=proxy6)

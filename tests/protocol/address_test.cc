@@ -89,6 +89,7 @@ TEST(AddressToStringTest, Table) {
       // RFC 5952 s.5: IPv4-mapped addresses end in dotted decimal.
       {V6("00000000000000000000ffffc0000201", 10), "[::ffff:192.0.2.1]:10"},
       {Domain("example.com", 80), "example.com:80"},
+      {Domain("2001:db8::2", 80), "[2001:db8::2]:80"},
       {Domain("a", 0), "a:0"},
       {Domain("xn--bcher-kva.example", 443), "xn--bcher-kva.example:443"},
       // Names from the network cannot forge log lines or terminal escapes.
