@@ -40,8 +40,8 @@ absl::Status Server::Start() {
 }
 
 void Server::RunUntilSignalled() {
-  asio::io_context io(1);
-  asio::signal_set signals(io, SIGINT, SIGTERM);
+  asio::io_context& io = signal_io_;
+  asio::signal_set& signals = signals_;
   bool draining = false;
   bool done = false;
   asio::steady_timer poll(io);

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "asio.hpp"
 #include "server/config.h"
 #include "server/worker.h"
 
@@ -25,6 +26,10 @@ class Server {
  private:
   Config config_;
   SessionCounter sessions_;
+  // Created with the server, before any listener is announced: a SIGTERM that arrives right
+  // after `listening on` must start a graceful stop, not kill the process by default action.
+  asio::io_context signal_io_{1};
+  asio::signal_set signals_{signal_io_, SIGINT, SIGTERM};
   std::vector<std::unique_ptr<Worker>> workers_;
 };
 
