@@ -180,6 +180,21 @@ TEST_F(RelayTest, LookupCompletingAfterTheRelayIsGoneIsHarmless) {
   EXPECT_TRUE(TargetReceived().empty());
 }
 
+TEST_F(RelayTest, BurstLargerThanOneBatchIsAllRelayedWithoutNewTraffic) {
+  // 200 datagrams queue on the relay socket before the relay first runs. The relay reads a
+  // bounded batch per turn; the rest must still go out with no further traffic to wake it.
+  Start();
+  const protocol::Address target{protocol::Ipv4{127, 0, 0, 1}, target_.local_endpoint().port()};
+  constexpr int kBurst = 200;
+  for (int i = 0; i < kBurst; ++i) SendFromClient(target, std::to_string(i));
+  std::vector<std::string> got;
+  ASSERT_TRUE(RunUntil([&] {
+    for (auto& s : TargetReceived()) got.push_back(s);
+    return got.size() >= kBurst;
+  })) << "relayed " << got.size() << " of " << kBurst;
+  for (int i = 0; i < kBurst; ++i) EXPECT_EQ(got[i], std::to_string(i));
+}
+
 TEST_F(RelayTest, IdleTimeoutEndsTheRelay) {
   RelayOptions options;
   options.idle_timeout = milliseconds(100);
