@@ -112,16 +112,11 @@ asio::awaitable<void> RunBind(Session& session, protocol::Request request) {
 
   // The peers that may complete the BIND; none listed: anyone may.
   std::vector<asio::ip::address> expected;
-  if (const auto* name = std::get_if<std::string>(&destination.host)) {
-    auto resolved = co_await worker.resolver().AsyncResolve(*name);
-    if (resolved.first) {
-      LogDebug("resolve %s failed: %s", *name, resolved.first.message());
-      co_return co_await AsyncFailAndClose(session, ReplyForError(resolved.first));
-    }
-    if (resolved.second.empty()) {
-      co_return co_await AsyncFailAndClose(session, protocol::Reply::kHostUnreachable);
-    }
-    expected = std::move(resolved.second);
+  if (destination.is_domain()) {
+    std::optional<std::vector<asio::ip::address>> resolved =
+        co_await AsyncResolveOrFail(session, destination);
+    if (!resolved) co_return;
+    expected = std::move(*resolved);
   } else if (!destination.is_unspecified_ip()) {
     expected.push_back(ToAsioAddress(destination));
   }

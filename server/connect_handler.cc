@@ -22,26 +22,17 @@ asio::awaitable<void> RunConnect(Session& session, protocol::Request request) {
   const Config& config = worker.config();
   const protocol::Address& destination = request.destination;
 
-  std::vector<asio::ip::address> addresses;
-  if (const auto* name = std::get_if<std::string>(&destination.host)) {
-    auto resolved = co_await worker.resolver().AsyncResolve(*name);
-    if (resolved.first) {
-      LogDebug("resolve %s failed: %s", *name, resolved.first.message());
-      co_return co_await AsyncFailAndClose(session, ReplyForError(resolved.first));
-    }
-    addresses = InterleaveFamilies(resolved.second);
-  } else {
-    addresses.push_back(ToAsioAddress(destination));
-  }
+  std::optional<std::vector<asio::ip::address>> resolved =
+      co_await AsyncResolveOrFail(session, destination);
+  if (!resolved) co_return;
+  std::vector<asio::ip::address> addresses = InterleaveFamilies(*resolved);
 
   std::vector<asio::ip::tcp::endpoint> candidates;
   for (const auto& address : addresses) {
     if (!config.IsDenied(address)) candidates.emplace_back(address, destination.port);
   }
   if (candidates.empty()) {
-    co_return co_await AsyncFailAndClose(session, addresses.empty()
-                                                      ? protocol::Reply::kHostUnreachable
-                                                      : protocol::Reply::kNotAllowed);
+    co_return co_await AsyncFailAndClose(session, protocol::Reply::kNotAllowed);
   }
 
   ConnectResult connected = co_await AsyncConnectAny(

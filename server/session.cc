@@ -9,6 +9,7 @@
 #include "asio/experimental/as_tuple.hpp"
 #include "server/handlers.h"
 #include "server/log.h"
+#include "server/net.h"
 #include "server/worker.h"
 
 namespace socks5::server {
@@ -201,6 +202,19 @@ asio::awaitable<void> AsyncFailAndClose(Session& session, protocol::Reply reply)
     std::error_code ignored;
     session.client.close(ignored);
   }
+}
+
+asio::awaitable<std::optional<std::vector<asio::ip::address>>> AsyncResolveOrFail(
+    Session& session, protocol::Address destination) {
+  const auto* name = std::get_if<std::string>(&destination.host);
+  if (!name) co_return std::vector<asio::ip::address>{ToAsioAddress(destination)};
+  auto resolved = co_await session.worker.resolver().AsyncResolve(*name);
+  if (!resolved.first && !resolved.second.empty()) co_return std::move(resolved.second);
+  LogDebug("resolve %s failed: %s", *name,
+           resolved.first ? resolved.first.message() : "no addresses");
+  co_await AsyncFailAndClose(
+      session, resolved.first ? ReplyForError(resolved.first) : protocol::Reply::kHostUnreachable);
+  co_return std::nullopt;
 }
 
 asio::awaitable<void> AsyncCloseGracefully(asio::ip::tcp::socket& socket) {

@@ -49,6 +49,10 @@ asio::awaitable<bool> AsyncSendReply(Session& session, protocol::Reply reply,
 // Sends a failure reply (BND 0.0.0.0:0) and closes gracefully: FIN, then unread input is
 // drained for a moment so the reply is not lost to a reset.
 asio::awaitable<void> AsyncFailAndClose(Session& session, protocol::Reply reply);
+// The addresses of a request's DST: the IP itself, or what its name resolves to (at least one).
+// When the name does not resolve, sends the failure reply, closes, and returns nullopt.
+asio::awaitable<std::optional<std::vector<asio::ip::address>>> AsyncResolveOrFail(
+    Session& session, protocol::Address destination);
 // Graceful close without a reply.
 asio::awaitable<void> AsyncCloseGracefully(asio::ip::tcp::socket& socket);
 
