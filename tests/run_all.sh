@@ -52,7 +52,7 @@ purity() {
 }
 
 unit() {
-  build build-release -DCMAKE_BUILD_TYPE=RelWithDebInfo &&
+  build build-release -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSOCKS5D_BENCHMARKS=ON &&
     ctest --test-dir build-release --output-on-failure -j "$jobs"
 }
 
@@ -71,7 +71,11 @@ asan() {
 
 matrix() { SOCKS5D_BIN=$root/build-release/socks5d $py integration/matrix/run.py; }
 docker_image() { bash docker/test.sh; }
-bench() { SOCKS5D_BIN=$root/build-release/socks5d $py integration/bench/run.py --quick; }
+bench() {
+  build-release/tests/bench/protocol_bench --benchmark_min_time=0.01 &&
+    build-release/tests/bench/udp_bench --benchmark_min_time=0.01 &&
+    SOCKS5D_BIN=$root/build-release/socks5d $py integration/bench/run.py --quick
+}
 
 for step in $steps; do
   case $step in
