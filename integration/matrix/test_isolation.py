@@ -9,25 +9,10 @@ import socket
 
 import pytest
 
-from socks5lib import deadline
+from socks5lib import connect_errno, deadline
 
 DIRECT_TIMEOUT = 2.0
 UNREACHABLE = (errno.ETIMEDOUT, errno.EHOSTUNREACH, errno.ENETUNREACH)
-
-
-def _connect(address, timeout):
-    family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.settimeout(timeout)
-    try:
-        sock.connect(address)
-        return 0
-    except socket.timeout:
-        return errno.ETIMEDOUT
-    except OSError as e:
-        return e.errno
-    finally:
-        sock.close()
 
 
 def _udp_roundtrip(address, timeout):
@@ -57,10 +42,10 @@ def test_client_cannot_reach_server_directly(isolated, services, proxies, family
     server = a.server4 if family == "v4" else a.server6
     proxy = a.proxy4 if family == "v4" else a.proxy6
     # The control: the proxy host is reachable on the same path.
-    assert isolated.call("client", _connect, (proxy, proxies.open.port4 if family == "v4"
+    assert isolated.call("client", connect_errno, (proxy, proxies.open.port4 if family == "v4"
                                               else proxies.open.port6), deadline(5)) == 0
     mark = services.http.log.mark()
-    result = isolated.call("client", _connect, (server, services.http.port), DIRECT_TIMEOUT)
+    result = isolated.call("client", connect_errno, (server, services.http.port), DIRECT_TIMEOUT)
     assert result in UNREACHABLE, (
         f"direct connect to {server}:{services.http.port} from the client host: "
         f"{errno.errorcode.get(result, result)} (expected a timeout or unreachable)")
@@ -88,5 +73,5 @@ def test_proxy_host_does_not_forward(isolated):
 
 @pytest.mark.negative("ISO", "server host connects to the client host", "fails within 2 s")
 def test_server_cannot_reach_client(isolated):
-    result = isolated.call("server", _connect, (isolated.addr.client4, 22), DIRECT_TIMEOUT)
+    result = isolated.call("server", connect_errno, (isolated.addr.client4, 22), DIRECT_TIMEOUT)
     assert result in UNREACHABLE, errno.errorcode.get(result, result)
