@@ -6,21 +6,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "server/net.h"
 
 namespace socks5::server {
-namespace {
-
-asio::ip::address Unmap(const asio::ip::address& a) {
-  if (a.is_v6() && a.to_v6().is_v4_mapped()) {
-    return asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
-  }
-  return a;
-}
-
-}  // namespace
-
 bool Cidr::Contains(const asio::ip::address& raw) const {
-  asio::ip::address address = Unmap(raw);
+  asio::ip::address address = Unmapped(raw);
   if (address.is_v4() != network.is_v4()) return false;
   auto prefix_match = [this](const auto& a, const auto& b) {
     int bits = prefix_length;
@@ -106,7 +96,7 @@ absl::StatusOr<Cidr> ParseCidr(absl::string_view text) {
   std::error_code ec;
   asio::ip::address network = asio::ip::make_address(std::string(address_text), ec);
   if (ec) return absl::InvalidArgumentError(absl::StrCat("'", text, "': not an IP prefix"));
-  network = Unmap(network);
+  network = Unmapped(network);
   int max_prefix = network.is_v4() ? 32 : 128;
   if (prefix.value_or(max_prefix) > max_prefix) {
     return absl::InvalidArgumentError(
@@ -115,7 +105,7 @@ absl::StatusOr<Cidr> ParseCidr(absl::string_view text) {
   return Cidr{network, prefix.value_or(max_prefix)};
 }
 
-bool IsLoopback(const asio::ip::address& address) { return Unmap(address).is_loopback(); }
+bool IsLoopback(const asio::ip::address& address) { return Unmapped(address).is_loopback(); }
 
 absl::Status ValidateConfig(const Config& config) {
   if (config.listen.empty()) return absl::InvalidArgumentError("--listen: no address given");

@@ -157,10 +157,7 @@ Session::Session(Worker& w, asio::ip::tcp::socket c)
 
 Session::~Session() {
   worker.sessions().active.fetch_sub(1, std::memory_order_relaxed);
-  asio::ip::address client_ip = client_endpoint.address();
-  if (client_ip.is_v6() && client_ip.to_v6().is_v4_mapped()) {
-    client_ip = asio::ip::make_address_v4(asio::ip::v4_mapped, client_ip.to_v6());
-  }
+  asio::ip::address client_ip = Unmapped(client_endpoint.address());
   LogInfo("access client=%s user=%s cmd=%s target=%s reply=%s up=%d down=%d duration=%.3fs%s",
           client_ip.is_v6() ? absl::StrCat("[", client_ip.to_string(), "]:", client_endpoint.port())
                             : absl::StrCat(client_ip.to_string(), ":", client_endpoint.port()),
