@@ -19,11 +19,11 @@ namespace socks5::dns {
 
 // Resolution failures, as std::error_code in dns::Category().
 enum class Errc {
-  kNotFound = 1,     // NXDOMAIN, or the name has no A/AAAA records
-  kTimeout = 2,      // no answer within ResolverOptions::timeout
+  kNotFound = 1,  // NXDOMAIN, or the name has no A/AAAA records
+  kTimeout = 2,   // no answer within ResolverOptions::timeout
   kServerFailure = 3,
-  kBadName = 4,      // not a resolvable host name
-  kCancelled = 5,    // the Resolver was destroyed with the query in flight
+  kBadName = 4,    // not a resolvable host name
+  kCancelled = 5,  // the Resolver was destroyed with the query in flight
 };
 const std::error_category& Category();
 std::error_code make_error_code(Errc e);
@@ -31,9 +31,9 @@ std::error_code make_error_code(Errc e);
 struct ResolverOptions {
   // "IP", "IP:PORT" or "[IPv6]:PORT"; empty means the system's resolv.conf.
   std::vector<std::string> servers;
-  absl::Duration timeout = absl::Seconds(5);  // per lookup, all tries included
-  std::size_t cache_entries = 4096;           // bound on cached names
-  absl::Duration max_ttl = absl::Hours(1);    // cap on a cached answer's life
+  absl::Duration timeout = absl::Seconds(5);       // per lookup, all tries included
+  std::size_t cache_entries = 4096;                // bound on cached names
+  absl::Duration max_ttl = absl::Hours(1);         // cap on a cached answer's life
   absl::Duration negative_ttl = absl::Seconds(5);  // how long "not found" is cached
 };
 

@@ -35,7 +35,7 @@ struct Address {
   friend bool operator==(const Address&, const Address&) = default;
 };
 
-// The address put in replies that have none to give: 0.0.0.0:0 (CONFORMANCE.md C).
+// The address put in replies that have none to give: 0.0.0.0:0 (docs/conformance.md C).
 inline Address NullAddress() { return Address{}; }
 
 }  // namespace socks5::protocol

@@ -195,7 +195,7 @@ ParseResult<Address> ParseAddress(std::span<const std::uint8_t> in) {
       if (length == 0) return Invalid<Address>(Reply::kGeneralFailure);
       Bytes name;
       if (!r.Bytes(length, name)) return NeedMore<Address>();
-      // A NUL would cut the name short in any C API downstream (CONFORMANCE.md C10).
+      // A NUL would cut the name short in any C API downstream (docs/conformance.md C10).
       if (std::find(name.begin(), name.end(), 0) != name.end()) {
         return Invalid<Address>(Reply::kGeneralFailure);
       }
@@ -224,7 +224,7 @@ ParseResult<Request> ParseRequest(std::span<const std::uint8_t> in) {
   std::uint8_t command = 0;
   if (!r.U8(command)) return NeedMore<Request>();
   if (!IsKnownCommand(command)) return Invalid<Request>(Reply::kCommandNotSupported);
-  std::uint8_t reserved = 0;  // not checked: CONFORMANCE.md C11
+  std::uint8_t reserved = 0;  // not checked: docs/conformance.md C11
   if (!r.U8(reserved)) return NeedMore<Request>();
 
   auto address = ParseAddress(in.subspan(r.consumed()));

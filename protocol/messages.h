@@ -109,7 +109,7 @@ std::size_t EncodeAuthStatus(bool success, std::span<std::uint8_t> out);
 //   +----+-----+-------+------+----------+----------+
 // Invalid: VER != 5 (close, no reply); CMD not 1..3 (kCommandNotSupported); ATYP not 1/3/4
 // (kAddressTypeNotSupported); domain of length 0 or containing NUL (kGeneralFailure).
-// RSV is not checked (CONFORMANCE.md C11: accept).
+// RSV is not checked (docs/conformance.md C11: accept).
 struct Request {
   Command command = Command::kConnect;
   Address destination;

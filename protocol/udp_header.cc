@@ -10,7 +10,7 @@ std::optional<UdpDatagram> ParseUdpDatagram(std::span<const std::uint8_t> in) {
   std::uint16_t reserved = 0;
   std::uint8_t frag = 0;
   if (!r.U16(reserved) || !r.U8(frag)) return std::nullopt;
-  if (reserved != 0) return std::nullopt;  // CONFORMANCE.md F9
+  if (reserved != 0) return std::nullopt;  // docs/conformance.md F9
   // A datagram is all there is: an address cut short is as malformed as an invalid one.
   auto address = ParseAddress(in.subspan(r.consumed()));
   if (address.status != ParseStatus::kComplete) return std::nullopt;

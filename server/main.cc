@@ -1,176 +1,25 @@
 // socks5d: a SOCKS5 proxy server implementing all of RFC 1928 (CONNECT, BIND, UDP ASSOCIATE)
 // and RFC 1929 username/password authentication.
-#include <sys/resource.h>
-
-#include <algorithm>
 #include <csignal>
 #include <cstdio>
-#include <cstdlib>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
-#include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
-#include "absl/time/time.h"
-#include "dns/resolver.h"
+#include "net/log.h"
 #include "server/config.h"
-#include "server/log.h"
+#include "server/flags.h"
 #include "server/server.h"
-#include "server/users.h"
-
-ABSL_FLAG(std::string, listen, "127.0.0.1:1080",
-          "Comma-separated HOST:PORT addresses to listen on (IPv6 as [::1]:1080; port 0 picks a "
-          "free port). A non-loopback address needs --users_file or --allow_open_proxy.");
-ABSL_FLAG(int, workers, 0, "Worker threads, each with its own event loop (0: one per core).");
-ABSL_FLAG(std::string, users_file, "",
-          "File of `user:password` lines; when set, RFC 1929 username/password authentication "
-          "is required and clients offering only no-auth are refused.");
-ABSL_FLAG(bool, allow_open_proxy, false,
-          "Allow listening on a non-loopback address without --users_file (an open proxy).");
-ABSL_FLAG(absl::Duration, handshake_timeout, absl::Seconds(10),
-          "Time a client has to finish negotiation, authentication and its request.");
-ABSL_FLAG(absl::Duration, connect_timeout, absl::Seconds(10),
-          "Time allowed to connect to a CONNECT target (all addresses together); then REP 06.");
-ABSL_FLAG(absl::Duration, idle_timeout, absl::Minutes(5),
-          "A relayed TCP session with no traffic either way for this long is closed.");
-ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
-          "On SIGTERM/SIGINT: stop accepting, let open sessions finish for this long, then close.");
-ABSL_FLAG(int64_t, max_sessions, 0,
-          "Most sessions open at once; further connections are closed at accept. 0: as many as "
-          "the descriptor limit allows (RLIMIT_NOFILE, raised to its hard limit, less a reserve, "
-          "halved: a relayed session holds two sockets).");
-ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error.");
-ABSL_FLAG(std::string, dns_servers, "",
-          "Comma-separated DNS servers IP[:PORT] (IPv6 as [IP]:PORT) instead of the system's "
-          "/etc/resolv.conf.");
-ABSL_FLAG(absl::Duration, dns_timeout, absl::Seconds(5),
-          "Time allowed for one name lookup (A and AAAA); then REP 04.");
-ABSL_FLAG(std::string, deny_destinations, "",
-          "Comma-separated CIDR prefixes that clients may not reach (answered REP 02), e.g. "
-          "127.0.0.0/8,10.0.0.0/8,::1/128.");
-ABSL_FLAG(std::string, bind_port_range, "",
-          "LO-HI: ports for BIND listeners (publish them from a container); default ephemeral.");
-ABSL_FLAG(absl::Duration, bind_timeout, absl::Minutes(2),
-          "How long a BIND waits for the incoming connection.");
-ABSL_FLAG(std::string, advertise_address, "",
-          "IP to put in BIND and UDP ASSOCIATE replies instead of the socket's own address "
-          "(NAT, Docker: the address clients and application servers can reach).");
-ABSL_FLAG(std::string, udp_port_range, "",
-          "LO-HI: ports for UDP ASSOCIATE relay sockets; default ephemeral.");
-ABSL_FLAG(std::string, udp_reply_policy, "restricted",
-          "restricted: only remotes the client has sent to may reply through an association; "
-          "full_cone: any remote may (peer-to-peer games, torrents).");
-ABSL_FLAG(absl::Duration, udp_reassembly_timeout, absl::Seconds(5),
-          "How long an incomplete fragmented UDP datagram is kept (at least 5s).");
-ABSL_FLAG(absl::Duration, udp_idle_timeout, absl::Minutes(5),
-          "A UDP association with no datagrams either way for this long ends.");
 
 namespace {
 
-using socks5::server::Config;
-
-std::vector<std::string> SplitList(const std::string& text) {
-  return absl::StrSplit(text, ',', absl::SkipWhitespace());
+bool IsOurFlagFile(absl::string_view file) {
+  return absl::StrContains(file, socks5::server::kFlagsFile);
 }
-
-// Raises the soft descriptor limit to the hard one and returns how many relayed sessions fit:
-// two sockets each, with a reserve for listeners, resolvers, BIND and UDP sockets.
-int64_t SessionsForDescriptorLimit() {
-  rlimit limit{};
-  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return 1000;
-  if (limit.rlim_cur < limit.rlim_max) {
-    limit.rlim_cur = limit.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &limit);
-    getrlimit(RLIMIT_NOFILE, &limit);
-  }
-  int64_t descriptors =
-      limit.rlim_cur == RLIM_INFINITY ? 1 << 20 : static_cast<int64_t>(limit.rlim_cur);
-  return std::max<int64_t>(16, (descriptors - 256) / 2);
-}
-
-absl::Status BuildConfig(Config& config) {
-  auto listen = socks5::server::ParseListenList(absl::GetFlag(FLAGS_listen));
-  if (!listen.ok()) return listen.status();
-  config.listen = *listen;
-
-  int workers = absl::GetFlag(FLAGS_workers);
-  if (workers < 0) return absl::InvalidArgumentError("--workers must not be negative");
-  config.workers =
-      workers == 0 ? static_cast<int>(std::max(1u, std::thread::hardware_concurrency())) : workers;
-
-  if (std::string path = absl::GetFlag(FLAGS_users_file); !path.empty()) {
-    auto users = socks5::server::Users::Load(path);
-    if (!users.ok()) return users.status();
-    config.users = std::make_shared<const socks5::server::Users>(std::move(*users));
-  }
-  config.allow_open_proxy = absl::GetFlag(FLAGS_allow_open_proxy);
-  config.handshake_timeout = absl::GetFlag(FLAGS_handshake_timeout);
-  config.connect_timeout = absl::GetFlag(FLAGS_connect_timeout);
-  config.idle_timeout = absl::GetFlag(FLAGS_idle_timeout);
-  config.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
-  int64_t max_sessions = absl::GetFlag(FLAGS_max_sessions);
-  if (max_sessions < 0) return absl::InvalidArgumentError("--max_sessions must not be negative");
-  if (max_sessions == 0) max_sessions = SessionsForDescriptorLimit();
-  config.max_sessions = static_cast<std::size_t>(max_sessions);
-
-  config.dns_servers = SplitList(absl::GetFlag(FLAGS_dns_servers));
-  if (absl::Status s = socks5::dns::ValidateServers(config.dns_servers); !s.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("--dns_servers: ", s.message()));
-  }
-  config.dns_timeout = absl::GetFlag(FLAGS_dns_timeout);
-  for (const std::string& item : SplitList(absl::GetFlag(FLAGS_deny_destinations))) {
-    auto cidr = socks5::server::ParseCidr(item);
-    if (!cidr.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--deny_destinations: ", cidr.status().message()));
-    }
-    config.deny_destinations.push_back(*cidr);
-  }
-
-  if (std::string range = absl::GetFlag(FLAGS_bind_port_range); !range.empty()) {
-    auto parsed = socks5::udp::ParsePortRange(range);
-    if (!parsed.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--bind_port_range: ", parsed.status().message()));
-    }
-    config.bind_port_range = *parsed;
-  }
-  config.bind_timeout = absl::GetFlag(FLAGS_bind_timeout);
-  if (std::string text = absl::GetFlag(FLAGS_advertise_address); !text.empty()) {
-    std::error_code ec;
-    config.advertise_address = asio::ip::make_address(text, ec);
-    if (ec) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--advertise_address: '", text, "' is not an IP address"));
-    }
-  }
-  if (std::string range = absl::GetFlag(FLAGS_udp_port_range); !range.empty()) {
-    auto parsed = socks5::udp::ParsePortRange(range);
-    if (!parsed.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--udp_port_range: ", parsed.status().message()));
-    }
-    config.udp_port_range = *parsed;
-  }
-  auto policy = socks5::udp::ParseReplyPolicy(absl::GetFlag(FLAGS_udp_reply_policy));
-  if (!policy.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--udp_reply_policy: ", policy.status().message()));
-  }
-  config.udp_reply_policy = *policy;
-  config.udp_reassembly_timeout = absl::GetFlag(FLAGS_udp_reassembly_timeout);
-  config.udp_idle_timeout = absl::GetFlag(FLAGS_udp_idle_timeout);
-  return socks5::server::ValidateConfig(config);
-}
-
-bool IsOurFlagFile(absl::string_view file) { return absl::StrContains(file, "server/main.cc"); }
 
 }  // namespace
 
@@ -188,21 +37,21 @@ int main(int argc, char** argv) {
                  positional[1]);
     return 2;
   }
-  auto level = socks5::server::ParseLogLevel(absl::GetFlag(FLAGS_log_level));
+  auto level = socks5::server::LogLevelFromFlags();
   if (!level.ok()) {
     std::fprintf(stderr, "socks5d: %s\n", std::string(level.status().message()).c_str());
     return 2;
   }
-  socks5::server::SetLogLevel(*level);
+  socks5::net::SetLogLevel(*level);
 
-  Config config;
-  if (absl::Status s = BuildConfig(config); !s.ok()) {
+  socks5::server::Config config;
+  if (absl::Status s = socks5::server::BuildConfig(config); !s.ok()) {
     std::fprintf(stderr, "socks5d: %s\n", std::string(s.message()).c_str());
     return 2;
   }
   // Writes to a peer that has gone must fail with EPIPE, not kill the process.
   std::signal(SIGPIPE, SIG_IGN);
-  socks5::server::LogDebug("max_sessions=%d", config.max_sessions);
+  socks5::net::LogDebug("max_sessions=%d", config.max_sessions);
   socks5::server::Server server(std::move(config));
   if (absl::Status s = server.Start(); !s.ok()) {
     std::fprintf(stderr, "socks5d: %s\n", std::string(s.message()).c_str());

@@ -3,14 +3,32 @@
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
-#include "server/log.h"
+#include "net/address.h"
+#include "net/async.h"
+#include "net/log.h"
 
 namespace socks5::server {
 namespace {
 
-std::string EndpointText(const asio::ip::tcp::endpoint& e) {
-  if (e.address().is_v6()) return absl::StrCat("[", e.address().to_string(), "]:", e.port());
-  return absl::StrCat(e.address().to_string(), ":", e.port());
+using net::kUseTuple;
+using net::LogInfo;
+
+// How often a draining server looks at the session count.
+constexpr std::chrono::milliseconds kDrainPoll(20);
+
+// Returns when no session is open.
+asio::awaitable<void> AsyncDrained(const SessionCounter& sessions) {
+  asio::steady_timer poll(co_await asio::this_coro::executor);
+  while (sessions.active.load() != 0) {
+    poll.expires_after(kDrainPoll);
+    co_await net::AsyncWait(poll);
+  }
+}
+
+// Returns when a signal arrives (or the wait fails).
+asio::awaitable<void> AsyncSignal(asio::signal_set& signals, const char* what) {
+  auto [ec, signo] = co_await signals.async_wait(kUseTuple);
+  if (!ec) LogInfo("signal %d%s", signo, what);
 }
 
 }  // namespace
@@ -29,53 +47,38 @@ absl::Status Server::Start() {
   for (int i = 0; i < config_.workers; ++i) {
     auto worker = std::make_unique<Worker>(config_, i, sessions_);
     if (absl::Status s = worker->Listen(endpoints); !s.ok()) return s;
-    if (i == 0) endpoints = worker->LocalEndpoints();
+    if (i == 0) {
+      auto bound = worker->LocalEndpoints();
+      if (!bound.ok()) return bound.status();
+      endpoints = *std::move(bound);
+    }
     workers_.push_back(std::move(worker));
   }
   for (auto& worker : workers_) worker->Start();
   for (const auto& endpoint : endpoints) {
-    LogInfo("listening on %s (%d workers)", EndpointText(endpoint), config_.workers);
+    LogInfo("listening on %s (%d workers)", net::EndpointText(endpoint), config_.workers);
   }
   return absl::OkStatus();
 }
 
+asio::awaitable<void> Server::AsyncShutDown() {
+  auto [ec, signo] = co_await signals_.async_wait(kUseTuple);
+  if (ec) co_return;
+  LogInfo("signal %d: no longer accepting; %d sessions draining for up to %s", signo,
+          sessions_.active.load(), absl::FormatDuration(config_.shutdown_grace));
+  for (auto& worker : workers_) worker->StopAccepting();
+  // The sessions drain, the grace passes, or a second signal cuts it short.
+  using namespace asio::experimental::awaitable_operators;
+  co_await net::AsyncWithDeadline(
+      AsyncDrained(sessions_) || AsyncSignal(signals_, " again: stopping now"),
+      absl::ToChronoNanoseconds(config_.shutdown_grace));
+}
+
 void Server::RunUntilSignalled() {
-  asio::io_context& io = signal_io_;
-  asio::signal_set& signals = signals_;
-  bool draining = false;
-  bool done = false;
-  asio::steady_timer poll(io);
-  auto deadline = std::chrono::steady_clock::now();
-  std::function<void()> check_drained = [&] {
-    if (done) return;
-    if (sessions_.active.load() == 0 || std::chrono::steady_clock::now() >= deadline) {
-      done = true;
-      signals.cancel();
-      return;
-    }
-    poll.expires_after(std::chrono::milliseconds(20));
-    poll.async_wait([&](std::error_code ec) {
-      if (!ec) check_drained();
-    });
-  };
-  std::function<void(std::error_code, int)> on_signal = [&](std::error_code ec, int signo) {
-    if (ec || done) return;
-    if (draining) {
-      LogInfo("signal %d again: stopping now", signo);
-      done = true;
-      poll.cancel();
-      return;
-    }
-    draining = true;
-    LogInfo("signal %d: no longer accepting; %d sessions draining for up to %s", signo,
-            sessions_.active.load(), absl::FormatDuration(config_.shutdown_grace));
-    for (auto& worker : workers_) worker->StopAccepting();
-    deadline = std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(config_.shutdown_grace);
-    signals.async_wait(on_signal);
-    check_drained();
-  };
-  signals.async_wait(on_signal);
-  io.run();
+  asio::co_spawn(signal_io_, AsyncShutDown(), [](std::exception_ptr e) {
+    if (e) std::rethrow_exception(e);
+  });
+  signal_io_.run();
   LogInfo("stopping with %d sessions open", sessions_.active.load());
   for (auto& worker : workers_) worker->Stop();
   for (auto& worker : workers_) worker->Join();

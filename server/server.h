@@ -1,4 +1,5 @@
-// The whole server: workers, listeners and signal-driven graceful shutdown.
+// The whole server: workers, listeners and signal-driven graceful shutdown. Start() reports
+// every failure as a Status (nothing throws).
 #ifndef SOCKS5_SERVER_SERVER_H_
 #define SOCKS5_SERVER_SERVER_H_
 
@@ -24,6 +25,9 @@ class Server {
   void RunUntilSignalled();
 
  private:
+  // The signal, the drain and the second signal, as one coroutine on signal_io_.
+  asio::awaitable<void> AsyncShutDown();
+
   Config config_;
   SessionCounter sessions_;
   // Created with the server, before any listener is announced: a SIGTERM that arrives right

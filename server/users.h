@@ -11,17 +11,18 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "session/credentials.h"
 
 namespace socks5::server {
 
-class Users {
+class Users : public session::Credentials {
  public:
   static absl::StatusOr<Users> Parse(absl::string_view contents);
   static absl::StatusOr<Users> Load(const std::string& path);
 
   // True when the user exists with this password. The comparison takes the same time whether
   // the user exists or not and wherever the password differs.
-  bool Check(absl::string_view user, absl::string_view password) const;
+  bool Check(absl::string_view user, absl::string_view password) const override;
   std::size_t size() const { return passwords_.size(); }
 
  private:

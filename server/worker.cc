@@ -1,21 +1,21 @@
 #include "server/worker.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
-#include "asio/experimental/as_tuple.hpp"
-#include "server/log.h"
-#include "server/session.h"
+#include "net/address.h"
+#include "net/async.h"
+#include "net/log.h"
+#include "net/socket.h"
+#include "session/session.h"
 
 namespace socks5::server {
 namespace {
 
-using asio::experimental::as_tuple;
-constexpr auto kUseTuple = as_tuple(asio::use_awaitable);
+using net::kUseTuple;
+using net::LogError;
+using net::LogWarning;
 
 // Out of descriptors or memory: the pending connection stays in the backlog and the acceptor
 // would report it again at once. Back off instead of spinning.
@@ -44,60 +44,8 @@ void LogCompletion(std::exception_ptr e) {
 
 }  // namespace
 
-BufferPool::Lease BufferPool::Acquire() {
-  if (free_.empty()) return Lease(this, std::make_unique<std::uint8_t[]>(kBufferSize));
-  std::unique_ptr<std::uint8_t[]> data = std::move(free_.back());
-  free_.pop_back();
-  return Lease(this, std::move(data));
-}
-
-void BufferPool::Return(std::unique_ptr<std::uint8_t[]> data) {
-  if (free_.size() < kMaxFree) free_.push_back(std::move(data));
-}
-
-PipePool::~PipePool() {
-  for (Pipe pipe : free_) Close(pipe);
-}
-
-PipePool::Pipe PipePool::Acquire() {
-  if (!free_.empty()) {
-    Pipe pipe = free_.back();
-    free_.pop_back();
-    return pipe;
-  }
-  int fds[2];
-  if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) return {};
-  // Larger than the default 64 KiB: fewer splice() calls per MiB (measured: 0.41 CPU s/GiB
-  // relayed with 64 KiB pipes, 0.30 with 256 KiB, 0.25 with 1 MiB). The kernel may give less
-  // (fs.pipe-max-size, or an unprivileged user past fs.pipe-user-pages-soft gets 2-page pipes):
-  // a pipe that small is worse than a buffer, so let the relay copy instead.
-  int size = ::fcntl(fds[1], F_SETPIPE_SZ, kPipeSize);
-  if (size < 0) size = ::fcntl(fds[1], F_GETPIPE_SZ);
-  if (size < kMinPipeSize) {
-    Close({fds[0], fds[1]});
-    return {};
-  }
-  return {fds[0], fds[1]};
-}
-
-void PipePool::Return(Pipe pipe) {
-  if (free_.size() < kMaxFree) {
-    free_.push_back(pipe);
-  } else {
-    Close(pipe);
-  }
-}
-
-void PipePool::Close(Pipe pipe) {
-  ::close(pipe.read_end);
-  ::close(pipe.write_end);
-}
-
 Worker::Worker(const Config& config, int index, SessionCounter& sessions)
-    : config_(config),
-      index_(index),
-      sessions_(sessions),
-      io_(std::make_unique<asio::io_context>(1)) {
+    : config_(config), sessions_(sessions), io_(std::make_unique<asio::io_context>(1)) {
   dns::ResolverOptions options;
   options.servers = config.dns_servers;
   options.timeout = config.dns_timeout;
@@ -108,47 +56,43 @@ Worker::Worker(const Config& config, int index, SessionCounter& sessions)
     std::abort();
   }
   resolver_ = std::move(*resolver);
+  context_ = std::make_unique<session::Context>(config, *io_, *resolver_, sessions.active, index,
+                                                config.workers);
 }
 
 Worker::~Worker() {
   Stop();
   Join();
   acceptors_.clear();
+  // The resolver's sockets and timers live on the loop: it goes first (sessions hold no pending
+  // call into it that outlives a cancelled lookup). Destroying the loop then destroys the
+  // suspended sessions (their access-log lines are written then), while the context's pools and
+  // the counters they use are still alive.
   resolver_.reset();
-  // Destroying the loop destroys the suspended sessions (their access-log lines are written
-  // then), while the pool and counters they use are still alive.
   io_.reset();
+  context_.reset();
 }
 
 absl::Status Worker::Listen(const std::vector<asio::ip::tcp::endpoint>& endpoints) {
   for (const auto& endpoint : endpoints) {
     auto acceptor = std::make_unique<asio::ip::tcp::acceptor>(*io_);
-    std::error_code ec;
-    acceptor->open(endpoint.protocol(), ec);
-    if (!ec) acceptor->set_option(asio::socket_base::reuse_address(true), ec);
-    if (!ec) {
-      int one = 1;
-      if (::setsockopt(acceptor->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) !=
-          0) {
-        ec = std::error_code(errno, std::system_category());
-      }
-    }
-    if (!ec && endpoint.address().is_v6()) acceptor->set_option(asio::ip::v6_only(true), ec);
-    if (!ec) acceptor->bind(endpoint, ec);
-    if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) {
-      return absl::UnavailableError(absl::StrCat("cannot listen on ",
-                                                 endpoint.address().to_string(), ":",
-                                                 endpoint.port(), ": ", ec.message()));
+    if (std::error_code ec =
+            net::OpenListener(*acceptor, endpoint, net::ListenOptions{.reuse_port = true})) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot listen on ", net::EndpointText(endpoint), ": ", ec.message()));
     }
     acceptors_.push_back(std::move(acceptor));
   }
   return absl::OkStatus();
 }
 
-std::vector<asio::ip::tcp::endpoint> Worker::LocalEndpoints() const {
+absl::StatusOr<std::vector<asio::ip::tcp::endpoint>> Worker::LocalEndpoints() const {
   std::vector<asio::ip::tcp::endpoint> out;
-  for (const auto& acceptor : acceptors_) out.push_back(acceptor->local_endpoint());
+  for (const auto& acceptor : acceptors_) {
+    std::error_code ec;
+    out.push_back(acceptor->local_endpoint(ec));
+    if (ec) return absl::UnavailableError(absl::StrCat("listener: ", ec.message()));
+  }
   return out;
 }
 
@@ -185,8 +129,7 @@ asio::awaitable<void> Worker::RunAcceptor(asio::ip::tcp::acceptor& acceptor) {
       if (IsResourceExhaustion(ec)) {
         LogWarning("accept: %s; pausing accepts for %dms", ec.message(), delay.count());
         backoff.expires_after(delay);
-        auto waited = co_await backoff.async_wait(kUseTuple);
-        (void)waited;
+        co_await net::AsyncWait(backoff);
         delay = std::min(delay * 2, std::chrono::milliseconds(1000));
       }
       continue;  // e.g. ECONNABORTED: the client gave up before we accepted
@@ -198,7 +141,7 @@ asio::awaitable<void> Worker::RunAcceptor(asio::ip::tcp::acceptor& acceptor) {
       socket.close(ignored);
       continue;
     }
-    asio::co_spawn(*io_, RunSession(*this, std::move(socket)), LogCompletion);
+    asio::co_spawn(*io_, session::RunSession(*context_, std::move(socket)), LogCompletion);
   }
 }
 

@@ -1,7 +1,7 @@
-// The decisions of one UDP association (RFC 1928 s.7; CONFORMANCE.md F2-F9), without I/O: which
-// client datagrams go where (admission, header parsing, fragment reassembly, domain routing), which
-// remote datagrams reach the client, and the counters for the access log. udp/relay.h does the
-// socket work and asks this class at each step.
+// The decisions of one UDP association (RFC 1928 s.7; docs/conformance.md F2-F9), without I/O:
+// which client datagrams go where (admission, header parsing, fragment reassembly, domain routing),
+// which remote datagrams reach the client, and the counters for the access log. relay/udp_relay.h
+// does the socket work and asks this class at each step.
 #ifndef SOCKS5_UDP_ASSOCIATION_H_
 #define SOCKS5_UDP_ASSOCIATION_H_
 

@@ -1,6 +1,6 @@
 // IP addresses and endpoints as the UDP relay compares them, without Asio. An IPv4-mapped IPv6
 // address (::ffff:a.b.c.d) is held in its IPv4 form, so a dual-stack socket's view of a host and
-// an IPv4 socket's view of it compare equal. server/ converts from asio::ip in one place.
+// an IPv4 socket's view of it compare equal. net/address.h converts from asio::ip.
 #ifndef SOCKS5_UDP_ENDPOINT_H_
 #define SOCKS5_UDP_ENDPOINT_H_
 

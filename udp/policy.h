@@ -1,4 +1,4 @@
-// Which datagrams a UDP association relays (RFC 1928 s.7; CONFORMANCE.md F2, F3, F5). Pure
+// Which datagrams a UDP association relays (RFC 1928 s.7; docs/conformance.md F2, F3, F5). Pure
 // decisions: the relay asks, then sends or drops.
 #ifndef SOCKS5_UDP_POLICY_H_
 #define SOCKS5_UDP_POLICY_H_

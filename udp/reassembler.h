@@ -1,4 +1,4 @@
-// Reassembly of fragmented UDP ASSOCIATE datagrams (RFC 1928 s.7; CONFORMANCE.md F6-F8).
+// Reassembly of fragmented UDP ASSOCIATE datagrams (RFC 1928 s.7; docs/conformance.md F6-F8).
 // One Reassembler per association, holding at most one reassembly queue. Pure: no I/O, no clock;
 // the caller passes `now` and arms its own timer for Expiry().
 //

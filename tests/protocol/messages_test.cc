@@ -34,7 +34,7 @@ const std::string k255(255, 'x');
 const std::string k255Hex = HexOf(k255);
 const std::string kV6Bytes = "20010db8000000000000000000000001";  // 2001:db8::1
 
-// ---- Greeting (CONFORMANCE.md A) ----
+// ---- Greeting (docs/conformance.md A) ----
 
 using GreetingCase = ParseCase<Greeting>;
 
@@ -129,7 +129,7 @@ TEST(MethodSelectionTest, Encodes) {
   EXPECT_EQ(kMethodSelectionSize, 2u);
 }
 
-// ---- Username/password (CONFORMANCE.md B) ----
+// ---- Username/password (docs/conformance.md B) ----
 
 using UserPassCase = ParseCase<UserPass>;
 
@@ -271,7 +271,7 @@ TEST(AddressRoundTripTest, EveryDomainLengthAndPort) {
   }
 }
 
-// ---- Requests (CONFORMANCE.md C) ----
+// ---- Requests (docs/conformance.md C) ----
 
 using RequestCase = ParseCase<Request>;
 
@@ -347,7 +347,7 @@ TEST(RequestTest, RoundTripsEveryCommandAndAddressType) {
 }
 
 TEST(RequestTest, PipelinedRequestAfterGreetingIsLeftForTheNextParse) {
-  // CONFORMANCE.md A7: greeting and request arrive in one segment.
+  // docs/conformance.md A7: greeting and request arrive in one segment.
   ByteVector bytes = Hex("05 01 00  05 01 00 01 7f 00 00 01 00 50");
   auto greeting = ParseGreeting(bytes);
   ASSERT_EQ(greeting.status, kComplete);

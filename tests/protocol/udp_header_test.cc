@@ -145,7 +145,7 @@ TEST(UdpHeaderTest, EncodeRefusesDomainsTheWireCannotCarry) {
 }
 
 TEST(UdpHeaderTest, LargeDatagramPayloadIsWhole) {
-  // CONFORMANCE.md F11: a 65,000-byte datagram is not truncated by the parser.
+  // docs/conformance.md F11: a 65,000-byte datagram is not truncated by the parser.
   ByteVector datagram = Hex("00 00 00 01 7f 00 00 01 00 35");
   std::size_t header_size = datagram.size();
   datagram.resize(65000, 0x5a);

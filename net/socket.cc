@@ -1,0 +1,91 @@
+#include "net/socket.h"
+
+#include <sys/socket.h>
+
+#include <cerrno>
+
+#include "net/address.h"
+
+namespace socks5::net {
+namespace {
+
+constexpr std::uint16_t kDiscardPort = 9;
+
+std::error_code SetReusePort(asio::ip::tcp::acceptor& acceptor) {
+  int one = 1;
+  if (::setsockopt(acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+    return std::error_code(errno, std::system_category());
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<asio::ip::address> LocalAddressToward(asio::io_context& io,
+                                             const asio::ip::address& destination,
+                                             std::uint16_t port) {
+  const asio::ip::address to = Unmapped(destination);
+  asio::ip::udp::socket probe(io);
+  std::error_code ec;
+  probe.open(to.is_v4() ? asio::ip::udp::v4() : asio::ip::udp::v6(), ec);
+  if (!ec) probe.connect(asio::ip::udp::endpoint(to, port == 0 ? kDiscardPort : port), ec);
+  if (ec) return ec;
+  asio::ip::udp::endpoint local = probe.local_endpoint(ec);
+  if (ec) return ec;
+  return local.address();
+}
+
+std::error_code BindWithinRange(PortPicker* picker,
+                                absl::FunctionRef<std::error_code(std::uint16_t)> bind_port) {
+  if (picker == nullptr) return bind_port(0);
+  std::error_code last;
+  std::optional<std::uint16_t> port = picker->Pick([&](std::uint16_t candidate) {
+    last = bind_port(candidate);
+    return last != asio::error::address_in_use;
+  });
+  if (!port) return asio::error::address_in_use;
+  return last;
+}
+
+std::error_code OpenListener(asio::ip::tcp::acceptor& acceptor, const asio::ip::tcp::endpoint& at,
+                             const ListenOptions& options) {
+  std::error_code ec;
+  acceptor.open(at.protocol(), ec);
+  if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec && options.reuse_port) ec = SetReusePort(acceptor);
+  if (!ec && at.address().is_v6()) acceptor.set_option(asio::ip::v6_only(true), ec);
+  if (!ec) acceptor.bind(at, ec);
+  if (!ec) acceptor.listen(options.backlog, ec);
+  if (ec) {
+    std::error_code ignored;
+    acceptor.close(ignored);
+  }
+  return ec;
+}
+
+std::error_code OpenListenerInRange(asio::ip::tcp::acceptor& acceptor,
+                                    const asio::ip::address& address, PortPicker* picker,
+                                    const ListenOptions& options) {
+  return BindWithinRange(picker, [&](std::uint16_t port) {
+    return OpenListener(acceptor, asio::ip::tcp::endpoint(address, port), options);
+  });
+}
+
+std::error_code OpenUdpSocket(asio::ip::udp::socket& socket, const asio::ip::address& local,
+                              PortPicker* picker) {
+  std::error_code ec = BindWithinRange(picker, [&](std::uint16_t port) {
+    std::error_code bind_ec;
+    socket.open(local.is_v4() ? asio::ip::udp::v4() : asio::ip::udp::v6(), bind_ec);
+    if (!bind_ec && local.is_v6()) socket.set_option(asio::ip::v6_only(true), bind_ec);
+    if (!bind_ec) socket.bind(asio::ip::udp::endpoint(local, port), bind_ec);
+    if (bind_ec) {
+      std::error_code ignored;
+      socket.close(ignored);
+    }
+    return bind_ec;
+  });
+  if (!ec) socket.non_blocking(true, ec);
+  return ec;
+}
+
+}  // namespace socks5::net

@@ -1,0 +1,32 @@
+// The TCP relay shared by CONNECT and BIND: two sockets, byte counters and the worker's pools in;
+// it knows nothing of sessions.
+#ifndef SOCKS5_RELAY_TCP_RELAY_H_
+#define SOCKS5_RELAY_TCP_RELAY_H_
+
+#include <chrono>
+#include <cstdint>
+#include <vector>
+
+#include "asio.hpp"
+#include "relay/pools.h"
+
+namespace socks5::relay {
+
+struct Counters {
+  std::uint64_t bytes_up = 0;    // client -> upstream
+  std::uint64_t bytes_down = 0;  // upstream -> client
+};
+
+// Relays between `client` and `upstream` until both directions have ended. First sends
+// `early_data` (client bytes that arrived behind the request) upstream. A FIN from one side
+// becomes a write shutdown toward the other while the other direction keeps flowing
+// (half-close); a reset or error on one side resets the other; no traffic either way for `idle`
+// closes both. Buffers and pipes are borrowed from `pools` only while a direction has data to
+// move. Counts relayed bytes into `counters`. Closes both sockets before it returns.
+asio::awaitable<void> AsyncRelay(asio::ip::tcp::socket& client, asio::ip::tcp::socket upstream,
+                                 std::vector<std::uint8_t> early_data, Counters& counters,
+                                 Pools& pools, std::chrono::steady_clock::duration idle);
+
+}  // namespace socks5::relay
+
+#endif  // SOCKS5_RELAY_TCP_RELAY_H_

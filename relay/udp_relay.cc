@@ -1,0 +1,256 @@
+#include "relay/udp_relay.h"
+
+#include <array>
+#include <cstring>
+#include <utility>
+
+#include "asio/experimental/awaitable_operators.hpp"
+#include "net/address.h"
+#include "net/async.h"
+#include "protocol/udp_header.h"
+
+namespace socks5::relay {
+namespace {
+
+using namespace asio::experimental::awaitable_operators;
+using Clock = std::chrono::steady_clock;
+using net::kUseTuple;
+using net::ToAsio;
+using net::ToProtocol;
+using udp::Association;
+using udp::Drop;
+using udp::Endpoint;
+using udp::IpAddress;
+using udp::SteadyTime;
+
+// Any UDP datagram fits (65,535 minus the IP and UDP headers); downstream payloads are received
+// behind room for the SOCKS header so it can be written in front without a copy.
+constexpr std::size_t kMaxDatagram = 65536;
+constexpr std::size_t kHeadroom = protocol::kMaxUdpHeaderSize;
+// Datagrams taken from one socket before yielding to the loop's other work.
+constexpr int kBatch = 64;
+
+// One receive buffer per worker thread: datagrams are handled to completion (sent, queued with a
+// copy, or dropped) before the next receive, and the loop is single-threaded.
+std::uint8_t* SharedBuffer() {
+  thread_local std::unique_ptr<std::uint8_t[]> buffer;
+  if (!buffer) buffer = std::make_unique<std::uint8_t[]>(kHeadroom + kMaxDatagram);
+  return buffer.get();
+}
+
+bool WouldBlock(const std::error_code& ec) {
+  return ec == asio::error::would_block || ec == asio::error::try_again;
+}
+
+// The remote loops report errors as values and throw nothing of their own; an exception here
+// (bad_alloc) is rethrown to fail loudly rather than leave a silently dead relay.
+void RethrowUnexpected(std::exception_ptr e) {
+  if (e) std::rethrow_exception(e);
+}
+
+}  // namespace
+
+std::shared_ptr<UdpRelay> UdpRelay::Create(asio::ip::udp::socket client_socket,
+                                           const asio::ip::address& control_peer,
+                                           const protocol::Address& requested, RelayOptions options,
+                                           ResolveFunction resolve) {
+  return std::shared_ptr<UdpRelay>(new UdpRelay(std::move(client_socket), control_peer, requested,
+                                                std::move(options), std::move(resolve)));
+}
+
+UdpRelay::UdpRelay(asio::ip::udp::socket client_socket, const asio::ip::address& control_peer,
+                   const protocol::Address& requested, RelayOptions options,
+                   ResolveFunction resolve)
+    : client_socket_(std::move(client_socket)),
+      outbound_v4_(client_socket_.get_executor()),
+      outbound_v6_(client_socket_.get_executor()),
+      reassembly_timer_(client_socket_.get_executor()),
+      control_peer_(net::ToUdpIp(control_peer)),
+      options_(std::move(options)),
+      resolve_(std::move(resolve)),
+      association_(control_peer_, requested, options_.association),
+      last_activity_(Clock::now()) {}
+
+UdpRelay::~UdpRelay() { Close(); }
+
+asio::awaitable<void> UdpRelay::AsyncRun(asio::ip::tcp::socket& control) {
+  co_await (WatchControl(control) || WatchIdle() || RunClientSide());
+  Close();
+}
+
+asio::awaitable<void> UdpRelay::WatchControl(asio::ip::tcp::socket& control) {
+  // RFC 1928 s.7: the association ends when the TCP connection it arrived on ends. The client
+  // has nothing more to say on it; whatever it sends is discarded.
+  std::array<std::uint8_t, 512> sink;
+  for (;;) {
+    auto result = co_await control.async_read_some(asio::buffer(sink), kUseTuple);
+    if (std::get<0>(result)) co_return;
+  }
+}
+
+asio::awaitable<void> UdpRelay::WatchIdle() {
+  asio::steady_timer timer(client_socket_.get_executor());
+  for (;;) {
+    timer.expires_at(last_activity_ + options_.idle_timeout);
+    auto waited = co_await timer.async_wait(kUseTuple);
+    if (std::get<0>(waited)) co_return;  // cancelled: the association ended otherwise
+    if (Clock::now() - last_activity_ >= options_.idle_timeout) co_return;
+  }
+}
+
+asio::awaitable<void> UdpRelay::RunClientSide() {
+  for (;;) {
+    auto waited = co_await client_socket_.async_wait(asio::socket_base::wait_read, kUseTuple);
+    if (std::get<0>(waited) || closed_) co_return;
+    DrainClient();
+  }
+}
+
+asio::awaitable<void> UdpRelay::RunRemoteSide(std::shared_ptr<UdpRelay> self, bool v4) {
+  asio::ip::udp::socket& socket = v4 ? self->outbound_v4_ : self->outbound_v6_;
+  for (;;) {
+    auto waited = co_await socket.async_wait(asio::socket_base::wait_read, kUseTuple);
+    if (std::get<0>(waited) || self->closed_) co_return;
+    self->DrainRemote(socket);
+  }
+}
+
+void UdpRelay::DrainClient() {
+  std::uint8_t* buffer = SharedBuffer();
+  for (int i = 0; i < kBatch && !closed_; ++i) {
+    asio::ip::udp::endpoint from;
+    std::error_code ec;
+    std::size_t n = client_socket_.receive_from(asio::buffer(buffer, kMaxDatagram), from, 0, ec);
+    if (WouldBlock(ec)) return;
+    if (ec) continue;  // e.g. a queued ICMP error: the next datagram is unaffected
+    const Endpoint source = net::ToUdpEndpoint(from);
+    if (source.ip == control_peer_) last_activity_ = Clock::now();
+    const Association::Step step =
+        association_.FromClient(source, std::span<const std::uint8_t>(buffer, n), Clock::now());
+    switch (step.kind) {
+      case Association::Step::Kind::kNone:
+        break;
+      case Association::Step::Kind::kSend:
+        SendUp(step.target, step.payload);
+        break;
+      case Association::Step::Kind::kResolve:
+        StartLookup(step.name);
+        break;
+    }
+    ArmReassemblyTimer();
+  }
+}
+
+void UdpRelay::DrainRemote(asio::ip::udp::socket& socket) {
+  std::uint8_t* buffer = SharedBuffer();
+  std::uint8_t* payload = buffer + kHeadroom;
+  for (int i = 0; i < kBatch && !closed_; ++i) {
+    asio::ip::udp::endpoint from;
+    std::error_code ec;
+    std::size_t n = socket.receive_from(asio::buffer(payload, kMaxDatagram), from, 0, ec);
+    if (WouldBlock(ec)) return;
+    if (ec) continue;
+    const Endpoint source = net::ToUdpEndpoint(from);
+    std::optional<Endpoint> client = association_.FromRemote(source);
+    if (!client) continue;
+    last_activity_ = Clock::now();
+    // RFC 1928 s.7: the reply carries a header naming the remote, FRAG 00 (docs/conformance.md F5).
+    std::array<std::uint8_t, protocol::kMaxUdpHeaderSize> header;
+    std::size_t h = protocol::EncodeUdpHeader(protocol::UdpHeader{0, ToProtocol(source)}, header);
+    std::memcpy(payload - h, header.data(), h);
+    client_socket_.send_to(asio::buffer(payload - h, h + n), ToAsio(*client), 0, ec);
+    if (ec == asio::error::message_size) {
+      association_.CountDrop(Drop::kTooBig);  // payload plus header no longer fits a datagram
+    } else if (ec) {
+      association_.CountDrop(Drop::kSendError);
+    } else {
+      association_.Delivered(n);
+    }
+  }
+}
+
+void UdpRelay::SendUp(const Endpoint& target, std::span<const std::uint8_t> payload) {
+  asio::ip::udp::socket* socket = Outbound(target.ip.is_v4());
+  if (!socket) {
+    association_.CountDrop(Drop::kSendError);
+    return;
+  }
+  std::error_code ec;
+  socket->send_to(asio::buffer(payload.data(), payload.size()), ToAsio(target), 0, ec);
+  if (ec) {
+    association_.CountDrop(ec == asio::error::message_size ? Drop::kTooBig : Drop::kSendError);
+    return;
+  }
+  association_.Sent(target, payload.size());
+}
+
+asio::ip::udp::socket* UdpRelay::Outbound(bool v4) {
+  asio::ip::udp::socket& socket = v4 ? outbound_v4_ : outbound_v6_;
+  if (socket.is_open()) return &socket;
+  if (closed_) return nullptr;
+  // Wildcard-bound: the kernel picks the source address by route toward each target, which is
+  // the proxy's outside address, and replies come back to this socket.
+  std::error_code ec;
+  socket.open(v4 ? asio::ip::udp::v4() : asio::ip::udp::v6(), ec);
+  if (!ec && !v4) socket.set_option(asio::ip::v6_only(true), ec);
+  if (!ec) {
+    socket.bind(v4 ? asio::ip::udp::endpoint(asio::ip::address_v4::any(), 0)
+                   : asio::ip::udp::endpoint(asio::ip::address_v6::any(), 0),
+                ec);
+  }
+  if (!ec) socket.non_blocking(true, ec);
+  if (ec) {
+    std::error_code ignored;
+    socket.close(ignored);
+    return nullptr;
+  }
+  asio::co_spawn(socket.get_executor(), RunRemoteSide(shared_from_this(), v4), RethrowUnexpected);
+  return &socket;
+}
+
+void UdpRelay::StartLookup(const std::string& name) {
+  std::weak_ptr<UdpRelay> weak = weak_from_this();
+  resolve_(name, [weak, name](std::error_code error, std::vector<asio::ip::address> addresses) {
+    // The lookup may finish after the association ended.
+    std::shared_ptr<UdpRelay> self = weak.lock();
+    if (self && !self->closed_) self->OnResolved(name, error, addresses);
+  });
+}
+
+void UdpRelay::OnResolved(const std::string& name, std::error_code error,
+                          const std::vector<asio::ip::address>& addresses) {
+  std::vector<IpAddress> ips;
+  if (!error) {
+    for (const auto& address : addresses) ips.push_back(net::ToUdpIp(address));
+  }
+  for (const Association::Outbound& out : association_.Resolved(name, ips, Clock::now())) {
+    SendUp(out.target, out.payload);
+  }
+}
+
+void UdpRelay::ArmReassemblyTimer() {
+  std::optional<SteadyTime> expiry = association_.ReassemblyExpiry();
+  if (!expiry || expiry == reassembly_armed_ || closed_) return;
+  reassembly_armed_ = expiry;
+  reassembly_timer_.expires_at(*expiry);
+  std::weak_ptr<UdpRelay> weak = weak_from_this();
+  reassembly_timer_.async_wait([weak](std::error_code ec) {
+    if (ec) return;  // re-armed or closed
+    std::shared_ptr<UdpRelay> self = weak.lock();
+    if (!self || self->closed_) return;
+    self->reassembly_armed_.reset();
+    self->association_.OnReassemblyTimer(Clock::now());
+    self->ArmReassemblyTimer();
+  });
+}
+
+void UdpRelay::Close() {
+  closed_ = true;
+  std::error_code ignored;
+  reassembly_timer_.cancel();
+  client_socket_.close(ignored);
+  outbound_v4_.close(ignored);
+  outbound_v6_.close(ignored);
+}
+
+}  // namespace socks5::relay

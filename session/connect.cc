@@ -1,0 +1,53 @@
+// CONNECT (RFC 1928 s.4): resolve, connect with Happy Eyeballs, reply with the outbound
+// socket's local address, relay.
+#include <chrono>
+
+#include "net/address.h"
+#include "net/log.h"
+#include "relay/tcp_relay.h"
+#include "session/handlers.h"
+#include "session/happy_eyeballs.h"
+#include "session/replies.h"
+
+namespace socks5::session {
+namespace {
+
+// RFC 8305 s.8 recommends 250 ms between connection attempts.
+constexpr std::chrono::milliseconds kAttemptDelay(250);
+
+}  // namespace
+
+asio::awaitable<void> RunConnect(Session& session, protocol::Request request) {
+  const Settings& settings = session.settings();
+  const protocol::Address& destination = request.destination;
+
+  auto resolved = co_await AsyncResolve(session, destination);
+  if (!resolved.ok())
+    co_return co_await AsyncFailAndClose(session, ReplyForError(resolved.error()));
+  std::vector<asio::ip::tcp::endpoint> candidates;
+  for (const auto& address : InterleaveFamilies(*resolved)) {
+    if (!settings.IsDenied(address)) candidates.emplace_back(address, destination.port);
+  }
+  if (candidates.empty()) {
+    co_return co_await AsyncFailAndClose(session, protocol::Reply::kNotAllowed);
+  }
+
+  ConnectResult connected = co_await AsyncConnectAny(
+      std::move(candidates), absl::ToChronoNanoseconds(settings.connect_timeout), kAttemptDelay);
+  if (!connected.ok()) {
+    net::LogDebug("connect %s failed: %s", session.record().target, connected.error().message());
+    co_return co_await AsyncFailAndClose(session, ReplyForError(connected.error()));
+  }
+  std::error_code ec;
+  asio::ip::tcp::endpoint local = connected->local_endpoint(ec);
+  if (ec) co_return co_await AsyncFailAndClose(session, protocol::Reply::kGeneralFailure);
+  if (!co_await AsyncSendReply(session, protocol::Reply::kSucceeded, net::FromEndpoint(local))) {
+    co_return;
+  }
+  co_await relay::AsyncRelay(session.client(), std::move(*connected),
+                             std::move(session.early_data()), session.record().bytes,
+                             session.context().pools,
+                             absl::ToChronoNanoseconds(session.settings().idle_timeout));
+}
+
+}  // namespace socks5::session

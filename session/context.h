@@ -1,0 +1,73 @@
+// What a session may use, and nothing more: the settings it reads, its worker's loop, resolver,
+// relay pools and port pickers, and the session count. The worker owns one Context and outlives
+// every session on it; a session holds a reference, never the worker.
+#ifndef SOCKS5_SESSION_CONTEXT_H_
+#define SOCKS5_SESSION_CONTEXT_H_
+
+#include <atomic>
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "asio.hpp"
+#include "dns/resolver.h"
+#include "net/parse.h"
+#include "net/port_range.h"
+#include "relay/pools.h"
+#include "session/credentials.h"
+#include "udp/policy.h"
+
+namespace socks5::session {
+
+// The configuration a session reads. server::Config extends it with what only the process uses
+// (listeners, workers, resolver servers, shutdown).
+struct Settings {
+  std::shared_ptr<const Credentials> users;  // null: no authentication (RFC 1929 off)
+  absl::Duration handshake_timeout = absl::Seconds(10);
+  absl::Duration connect_timeout = absl::Seconds(10);
+  absl::Duration idle_timeout = absl::Minutes(5);
+  std::vector<net::Cidr> deny_destinations;
+  // BIND
+  std::optional<net::PortRange> bind_port_range;
+  absl::Duration bind_timeout = absl::Minutes(2);
+  std::optional<asio::ip::address> advertise_address;
+  // UDP ASSOCIATE
+  std::optional<net::PortRange> udp_port_range;
+  udp::ReplyPolicy udp_reply_policy = udp::ReplyPolicy::kRestricted;
+  absl::Duration udp_reassembly_timeout = absl::Seconds(5);
+  absl::Duration udp_idle_timeout = absl::Minutes(5);
+
+  // True when `address` is denied by --deny_destinations (answered with REP 02).
+  bool IsDenied(const asio::ip::address& address) const;
+};
+
+// One worker's share of everything; used only on that worker's thread (no locks) except
+// `active_sessions`, which counts across all workers.
+struct Context {
+  // `index` of `workers`: where this worker's pickers start in the port ranges, so that workers
+  // do not all try the same ports first.
+  Context(const Settings& settings, asio::io_context& io, dns::Resolver& resolver,
+          std::atomic<std::size_t>& active_sessions, int index, int workers);
+  Context(const Context&) = delete;
+  Context& operator=(const Context&) = delete;
+
+  // Round-robin pickers over --bind_port_range and --udp_port_range; null when unset.
+  net::PortPicker* bind_ports() { return bind_ports_ ? &*bind_ports_ : nullptr; }
+  net::PortPicker* udp_ports() { return udp_ports_ ? &*udp_ports_ : nullptr; }
+
+  const Settings& settings;
+  asio::io_context& io;
+  dns::Resolver& resolver;
+  std::atomic<std::size_t>& active_sessions;
+  relay::Pools pools;
+
+ private:
+  std::optional<net::PortPicker> bind_ports_;
+  std::optional<net::PortPicker> udp_ports_;
+};
+
+}  // namespace socks5::session
+
+#endif  // SOCKS5_SESSION_CONTEXT_H_

@@ -1,0 +1,18 @@
+// The command handlers. Each sends its reply (or replies) through session/replies.h, fills the
+// session's access record, relays, and returns when the session is over.
+#ifndef SOCKS5_SESSION_HANDLERS_H_
+#define SOCKS5_SESSION_HANDLERS_H_
+
+#include "asio.hpp"
+#include "protocol/messages.h"
+#include "session/session.h"
+
+namespace socks5::session {
+
+asio::awaitable<void> RunConnect(Session& session, protocol::Request request);
+asio::awaitable<void> RunBind(Session& session, protocol::Request request);
+asio::awaitable<void> RunUdpAssociate(Session& session, protocol::Request request);
+
+}  // namespace socks5::session
+
+#endif  // SOCKS5_SESSION_HANDLERS_H_

@@ -1,0 +1,131 @@
+#include "session/handshake.h"
+
+#include <array>
+#include <span>
+
+#include "absl/strings/escaping.h"
+#include "net/async.h"
+#include "net/log.h"
+#include "session/replies.h"
+
+namespace socks5::session {
+namespace {
+
+using net::kUseTuple;
+using protocol::ParseStatus;
+
+// Reads more handshake bytes into `in`. False on EOF, error or cancellation (the deadline).
+asio::awaitable<bool> AsyncReadMore(asio::ip::tcp::socket& socket, Input& in) {
+  // Handshake messages total at most ~1 KiB; anything behind them is early data.
+  std::array<std::uint8_t, 2048> chunk;
+  auto [ec, n] = co_await socket.async_read_some(asio::buffer(chunk), kUseTuple);
+  if (ec) co_return false;
+  in.insert(in.end(), chunk.begin(), chunk.begin() + static_cast<std::ptrdiff_t>(n));
+  co_return true;
+}
+
+// Reads until `parse` says complete or invalid. nullopt means: the connection is gone.
+template <typename Parse>
+asio::awaitable<std::optional<std::invoke_result_t<Parse, std::span<const std::uint8_t>>>>
+AsyncReadMessage(asio::ip::tcp::socket& socket, Input& in, Parse parse) {
+  for (;;) {
+    auto result = parse(std::span<const std::uint8_t>(in));
+    if (result.status != ParseStatus::kNeedMore) co_return result;
+    if (!co_await AsyncReadMore(socket, in)) co_return std::nullopt;
+  }
+}
+
+void Consume(Input& in, std::size_t n) {
+  in.erase(in.begin(), in.begin() + static_cast<std::ptrdiff_t>(n));
+}
+
+asio::awaitable<std::optional<protocol::Request>> AsyncHandshakeSteps(Session& session) {
+  Input in;
+  in.reserve(512);
+  std::optional<std::uint8_t> method = co_await AsyncNegotiate(session, in);
+  if (!method) co_return std::nullopt;
+  if (*method == protocol::kMethodUserPass && !co_await AsyncAuthenticate(session, in)) {
+    co_return std::nullopt;
+  }
+  co_return co_await AsyncReadRequest(session, in);
+}
+
+}  // namespace
+
+asio::awaitable<std::optional<std::uint8_t>> AsyncNegotiate(Session& session, Input& in) {
+  auto greeting = co_await AsyncReadMessage(session.client(), in, protocol::ParseGreeting);
+  if (!greeting) co_return std::nullopt;
+  if (greeting->status == ParseStatus::kInvalid) {
+    // Not SOCKS5 (e.g. SOCKS4): close without answering (docs/conformance.md A5).
+    co_await AsyncCloseGracefully(session.client());
+    co_return std::nullopt;
+  }
+  Consume(in, greeting->consumed);
+  std::uint8_t method =
+      protocol::ChooseMethod(greeting->value, session.settings().users != nullptr);
+  std::array<std::uint8_t, 2> out;
+  protocol::EncodeMethodSelection(method, out);
+  if (!co_await AsyncWriteAll(session.client(), out)) co_return std::nullopt;
+  if (method == protocol::kMethodNoAcceptable) {
+    co_await AsyncCloseGracefully(session.client());
+    co_return std::nullopt;
+  }
+  co_return method;
+}
+
+asio::awaitable<bool> AsyncAuthenticate(Session& session, Input& in) {
+  auto auth = co_await AsyncReadMessage(session.client(), in, protocol::ParseUserPass);
+  if (!auth) co_return false;
+  const bool complete = auth->status == ParseStatus::kComplete;
+  bool ok = complete && session.settings().users->Check(auth->value.username, auth->value.password);
+  // The name is the client's bytes: escape it so it cannot forge log lines.
+  if (complete) session.record().user = absl::CHexEscape(auth->value.username);
+  std::array<std::uint8_t, 2> out;
+  protocol::EncodeAuthStatus(ok, out);
+  if (!co_await AsyncWriteAll(session.client(), out)) co_return false;
+  if (!ok) {
+    // RFC 1929 s.2: on failure the server MUST close the connection.
+    net::LogInfo("auth failed client=%s user=%s", session.client_endpoint().address().to_string(),
+                 session.record().user);
+    session.record().user_rejected = true;
+    co_await AsyncCloseGracefully(session.client());
+    co_return false;
+  }
+  Consume(in, auth->consumed);
+  co_return true;
+}
+
+asio::awaitable<std::optional<protocol::Request>> AsyncReadRequest(Session& session, Input& in) {
+  auto request = co_await AsyncReadMessage(session.client(), in, protocol::ParseRequest);
+  if (!request) co_return std::nullopt;
+  AccessRecord& record = session.record();
+  if (request->status == ParseStatus::kInvalid) {
+    // Name the command in the access log when it was valid and something later was not.
+    if (in.size() >= 2 && in[1] >= 1 && in[1] <= 3) {
+      record.command = protocol::CommandName(static_cast<protocol::Command>(in[1]));
+    }
+    if (request->reply) {
+      co_await AsyncFailAndClose(session, *request->reply);
+    } else {
+      co_await AsyncCloseGracefully(session.client());  // request VER not 5 (C12)
+    }
+    co_return std::nullopt;
+  }
+  Consume(in, request->consumed);
+  session.early_data() = std::move(in);
+  record.command = protocol::CommandName(request->value.command);
+  record.target = request->value.destination.ToString();
+  co_return request->value;
+}
+
+asio::awaitable<std::optional<protocol::Request>> AsyncHandshake(Session& session) {
+  auto done = co_await net::AsyncWithDeadline(
+      AsyncHandshakeSteps(session),
+      absl::ToChronoNanoseconds(session.settings().handshake_timeout));
+  if (done) co_return std::move(*done);
+  std::error_code ignored;
+  session.client().close(ignored);  // the deadline passed
+  co_return std::nullopt;
+}
+
+}  // namespace socks5::session

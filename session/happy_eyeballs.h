@@ -1,0 +1,36 @@
+// Connection attempts in the manner of RFC 8305 (Happy Eyeballs v2): candidates are tried in the
+// given order; a further attempt starts when the previous one fails or after `attempt_delay`
+// without an answer, while earlier attempts keep running. The first to connect wins; the rest are
+// cancelled. No bind() before connect(): the kernel picks the source address and port at connect
+// time, so a busy destination does not exhaust ephemeral ports.
+#ifndef SOCKS5_SESSION_HAPPY_EYEBALLS_H_
+#define SOCKS5_SESSION_HAPPY_EYEBALLS_H_
+
+#include <chrono>
+#include <system_error>
+#include <vector>
+
+#include "asio.hpp"
+#include "net/result.h"
+
+namespace socks5::session {
+
+// The connected socket, or the most telling error of all attempts (timed_out when `timeout`
+// passed first: the race runs under net::AsyncWithDeadline).
+using ConnectResult = net::Result<asio::ip::tcp::socket>;
+
+asio::awaitable<ConnectResult> AsyncConnectAny(std::vector<asio::ip::tcp::endpoint> candidates,
+                                               std::chrono::nanoseconds timeout,
+                                               std::chrono::nanoseconds attempt_delay);
+
+// Of two attempt errors, the one to report: refused beats host unreachable beats network
+// unreachable beats timeout beats anything else (a refusal proves the host was reached).
+std::error_code MoreTellingError(const std::error_code& a, const std::error_code& b);
+
+// Orders addresses for connection attempts as RFC 8305 s.4 asks: families interleaved, starting
+// with the family of the first address the resolver returned.
+std::vector<asio::ip::address> InterleaveFamilies(const std::vector<asio::ip::address>& addresses);
+
+}  // namespace socks5::session
+
+#endif  // SOCKS5_SESSION_HAPPY_EYEBALLS_H_

@@ -1,0 +1,66 @@
+#include "session/session.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "net/address.h"
+#include "net/log.h"
+#include "session/handlers.h"
+#include "session/handshake.h"
+
+namespace socks5::session {
+namespace {
+
+std::string ReplyText(const std::optional<protocol::Reply>& reply) {
+  if (!reply) return "-";
+  return absl::StrFormat("%02x", static_cast<int>(*reply));
+}
+
+}  // namespace
+
+std::string AccessRecord::LogLine(const asio::ip::tcp::endpoint& client, absl::Time now) const {
+  std::string extra;
+  if (bound) absl::StrAppend(&extra, " bound=", bound->ToString());
+  if (outcome) absl::StrAppend(&extra, " outcome=", *outcome);
+  if (peer) absl::StrAppend(&extra, " peer=", peer->ToString());
+  if (relay) absl::StrAppend(&extra, " relay=", relay->ToString(), association_fields);
+  return absl::StrFormat(
+      "access client=%s user=%s%s cmd=%s target=%s reply=%s up=%d down=%d duration=%.3fs%s",
+      net::EndpointText(client), user, user_rejected ? "(rejected)" : "", command, target,
+      ReplyText(reply), bytes.bytes_up, bytes.bytes_down, absl::ToDoubleSeconds(now - start),
+      extra);
+}
+
+Session::Session(Context& context, asio::ip::tcp::socket client)
+    : context_(context), client_(std::move(client)) {
+  record_.start = absl::Now();
+  std::error_code ec;
+  client_endpoint_ = client_.remote_endpoint(ec);
+  context_.active_sessions.fetch_add(1, std::memory_order_relaxed);
+}
+
+Session::~Session() {
+  context_.active_sessions.fetch_sub(1, std::memory_order_relaxed);
+  net::LogInfo("%s", record_.LogLine(client_endpoint_, absl::Now()));
+}
+
+asio::awaitable<void> RunSession(Context& context, asio::ip::tcp::socket client) {
+  Session session(context, std::move(client));
+  std::error_code ignored;
+  session.client().set_option(asio::ip::tcp::no_delay(true), ignored);
+  std::optional<protocol::Request> request = co_await AsyncHandshake(session);
+  if (!request) co_return;
+  switch (request->command) {
+    case protocol::Command::kConnect:
+      co_await RunConnect(session, std::move(*request));
+      break;
+    case protocol::Command::kBind:
+      co_await RunBind(session, std::move(*request));
+      break;
+    case protocol::Command::kUdpAssociate:
+      co_await RunUdpAssociate(session, std::move(*request));
+      break;
+  }
+}
+
+}  // namespace socks5::session

@@ -1,0 +1,70 @@
+// One client's session: its control connection, the bytes that arrived behind its request, and
+// the typed access-log record written when the session ends.
+#ifndef SOCKS5_SESSION_SESSION_H_
+#define SOCKS5_SESSION_SESSION_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "asio.hpp"
+#include "protocol/address.h"
+#include "protocol/messages.h"
+#include "relay/tcp_relay.h"
+#include "session/context.h"
+
+namespace socks5::session {
+
+// The fields of the access-log line (`access client=... user=... cmd=...`). Handlers fill what
+// applies to their command; unset fields are not printed (or print "-" for the common ones).
+struct AccessRecord {
+  absl::Time start;
+  std::string user = "-";  // escaped (the client's bytes)
+  bool user_rejected = false;
+  std::string command = "-";
+  std::string target = "-";
+  std::optional<protocol::Reply> reply;  // the last reply sent
+  relay::Counters bytes;
+  // BIND: the advertised listener, how a wait without a peer ended, the peer.
+  std::optional<protocol::Address> bound;
+  std::optional<std::string> outcome;  // "client_closed", "timeout"
+  std::optional<protocol::Address> peer;
+  // UDP ASSOCIATE: the relay socket and the association's counters (udp::Association::LogFields).
+  std::optional<protocol::Address> relay;
+  std::string association_fields;
+
+  std::string LogLine(const asio::ip::tcp::endpoint& client, absl::Time now) const;
+};
+
+class Session {
+ public:
+  // Counts itself in context.active_sessions while it lives.
+  Session(Context& context, asio::ip::tcp::socket client);
+  ~Session();  // writes the access-log line
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  Context& context() { return context_; }
+  const Settings& settings() const { return context_.settings; }
+  asio::ip::tcp::socket& client() { return client_; }
+  const asio::ip::tcp::endpoint& client_endpoint() const { return client_endpoint_; }
+  AccessRecord& record() { return record_; }
+  // Client bytes that arrived behind the request (pipelined); the handler forwards them first.
+  std::vector<std::uint8_t>& early_data() { return early_data_; }
+
+ private:
+  Context& context_;
+  asio::ip::tcp::socket client_;
+  asio::ip::tcp::endpoint client_endpoint_;
+  std::vector<std::uint8_t> early_data_;
+  AccessRecord record_;
+};
+
+// Runs a whole session: handshake, then the command's handler.
+asio::awaitable<void> RunSession(Context& context, asio::ip::tcp::socket client);
+
+}  // namespace socks5::session
+
+#endif  // SOCKS5_SESSION_SESSION_H_

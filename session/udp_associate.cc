@@ -1,0 +1,101 @@
+// UDP ASSOCIATE (RFC 1928 s.4, s.7): opens the relay socket on the control connection's local
+// address, answers with the address clients send to, and runs the relay (relay/udp_relay.h)
+// until the control connection closes or the association idles out.
+#include <memory>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "net/address.h"
+#include "net/log.h"
+#include "net/socket.h"
+#include "relay/udp_relay.h"
+#include "session/handlers.h"
+#include "session/replies.h"
+
+namespace socks5::session {
+namespace {
+
+relay::RelayOptions RelayOptionsFor(const Settings& settings) {
+  relay::RelayOptions options;
+  options.association.reply_policy = settings.udp_reply_policy;
+  options.association.reassembly.timeout =
+      absl::ToChronoNanoseconds(settings.udp_reassembly_timeout);
+  if (!settings.deny_destinations.empty()) {
+    // The settings outlive every session of the server.
+    options.association.denied = [&settings](const udp::IpAddress& ip) {
+      return settings.IsDenied(net::ToAsio(ip));
+    };
+  }
+  options.idle_timeout = absl::ToChronoNanoseconds(settings.udp_idle_timeout);
+  return options;
+}
+
+// Copies the relay's counters into the access record when the handler ends, including when
+// its coroutine is destroyed mid-association (the worker stopping at shutdown).
+class RecordOnExit {
+ public:
+  RecordOnExit(AccessRecord& record, const relay::UdpRelay& relay,
+               const asio::ip::udp::endpoint& bound)
+      : record_(record), relay_(relay), bound_(bound) {}
+  RecordOnExit(const RecordOnExit&) = delete;
+  RecordOnExit& operator=(const RecordOnExit&) = delete;
+  ~RecordOnExit() {
+    const udp::Association& association = relay_.association();
+    record_.bytes.bytes_up = association.counters().bytes_up;
+    record_.bytes.bytes_down = association.counters().bytes_down;
+    record_.relay = net::FromEndpoint(bound_);
+    record_.association_fields = association.LogFields();
+  }
+
+ private:
+  AccessRecord& record_;
+  const relay::UdpRelay& relay_;
+  asio::ip::udp::endpoint bound_;
+};
+
+// Opens the relay socket on `local`, in --udp_port_range when set. The error is logged.
+std::error_code OpenRelaySocket(Session& session, const asio::ip::address& local,
+                                asio::ip::udp::socket& socket) {
+  std::error_code ec = net::OpenUdpSocket(socket, local, session.context().udp_ports());
+  if (ec) {
+    const auto& range = session.settings().udp_port_range;
+    net::LogWarning("UDP ASSOCIATE: cannot open a relay socket on %s%s: %s", local.to_string(),
+                    range ? absl::StrCat(" in ", range->ToString()) : "", ec.message());
+  }
+  return ec;
+}
+
+}  // namespace
+
+asio::awaitable<void> RunUdpAssociate(Session& session, protocol::Request request) {
+  const Settings& settings = session.settings();
+  // The relay listens where the client already reaches us: the control connection's local address.
+  std::error_code ec;
+  asio::ip::tcp::endpoint local = session.client().local_endpoint(ec);
+  if (ec) co_return co_await AsyncFailAndClose(session, protocol::Reply::kGeneralFailure);
+  asio::ip::udp::socket socket(session.context().io);
+  ec = OpenRelaySocket(session, net::Unmapped(local.address()), socket);
+  asio::ip::udp::endpoint bound;
+  if (!ec) bound = socket.local_endpoint(ec);
+  if (ec) co_return co_await AsyncFailAndClose(session, ReplyForError(ec));
+
+  dns::Resolver& resolver = session.context().resolver;
+  std::shared_ptr<relay::UdpRelay> relay =
+      relay::UdpRelay::Create(std::move(socket), session.client_endpoint().address(),
+                              request.destination, RelayOptionsFor(settings),
+                              [&resolver](const std::string& name, relay::ResolveHandler handler) {
+                                // The worker's resolver outlives its sessions, and it caches and
+                                // coalesces.
+                                resolver.Resolve(name, std::move(handler));
+                              });
+
+  const asio::ip::address advertised = settings.advertise_address.value_or(bound.address());
+  const protocol::Address relay_address = net::FromAsio(advertised, bound.port());
+  if (!co_await AsyncSendReply(session, protocol::Reply::kSucceeded, relay_address)) co_return;
+
+  RecordOnExit record(session.record(), *relay, bound);
+  co_await relay->AsyncRun(session.client());
+  session.client().close(ec);
+}
+
+}  // namespace socks5::session

@@ -1,0 +1,190 @@
+// The handshake over a loopback socket pair: the test plays the client with blocking I/O while
+// the worker-side loop runs AsyncHandshake on a thread.
+#include "session/handshake.h"
+
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "net/async.h"
+
+namespace socks5::session {
+namespace {
+
+using Bytes = std::vector<std::uint8_t>;
+
+class OneUser : public Credentials {
+ public:
+  bool Check(absl::string_view user, absl::string_view password) const override {
+    return user == "alice" && password == "secret";
+  }
+};
+
+class HandshakeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dns::ResolverOptions options;
+    options.servers = {"127.0.0.1"};  // never asked: the handshake resolves nothing
+    resolver_ = std::move(*dns::Resolver::Create(io_, options));
+    settings_.handshake_timeout = absl::Seconds(5);
+  }
+  void TearDown() override {
+    session_.reset();
+    context_.reset();
+    resolver_.reset();
+  }
+
+  // Connects the test's client to a session on the loop and runs the handshake on a thread.
+  void Start() {
+    context_ = std::make_unique<Context>(settings_, io_, *resolver_, active_, 0, 1);
+    asio::ip::tcp::acceptor acceptor(io_, {asio::ip::make_address("127.0.0.1"), 0});
+    client_.connect(acceptor.local_endpoint());
+    timeval timeout{5, 0};  // a broken handshake fails the test instead of hanging it
+    ::setsockopt(client_.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    session_ = std::make_unique<Session>(*context_, acceptor.accept());
+    asio::co_spawn(
+        io_,
+        [this]() -> asio::awaitable<void> {
+          request_ = co_await AsyncHandshake(*session_);
+          done_ = true;
+        },
+        [](std::exception_ptr e) {
+          if (e) std::rethrow_exception(e);
+        });
+    thread_ = std::thread([this] { io_.run(); });
+  }
+  // Waits for the handshake coroutine to end.
+  void Finish() {
+    thread_.join();
+    ASSERT_TRUE(done_);
+  }
+
+  void Send(const Bytes& bytes) { asio::write(client_, asio::buffer(bytes)); }
+  Bytes Receive(std::size_t n) {
+    Bytes out(n);
+    std::error_code ec;
+    asio::read(client_, asio::buffer(out), ec);
+    EXPECT_FALSE(ec) << ec.message();
+    return out;
+  }
+  // True when the server closed the connection (EOF) with nothing more to read.
+  bool ClosedByServer() {
+    std::uint8_t byte;
+    std::error_code ec;
+    std::size_t n = client_.read_some(asio::buffer(&byte, 1), ec);
+    return n == 0 && (ec == asio::error::eof || ec == asio::error::connection_reset);
+  }
+
+  static Bytes ConnectRequest() { return {0x05, 0x01, 0x00, 0x01, 127, 0, 0, 1, 0x00, 0x50}; }
+
+  asio::io_context io_;
+  std::unique_ptr<dns::Resolver> resolver_;
+  Settings settings_;
+  std::atomic<std::size_t> active_{0};
+  std::unique_ptr<Context> context_;
+  std::unique_ptr<Session> session_;
+  asio::io_context client_io_;
+  asio::ip::tcp::socket client_{client_io_};
+  std::thread thread_;
+  std::optional<protocol::Request> request_;
+  bool done_ = false;
+};
+
+TEST_F(HandshakeTest, NoAuthRequestAndPipelinedEarlyData) {
+  Start();
+  Bytes all = {0x05, 0x01, 0x00};
+  Bytes request = ConnectRequest();
+  all.insert(all.end(), request.begin(), request.end());
+  all.insert(all.end(), {'h', 'i'});
+  Send(all);  // greeting, request and data in one segment
+  EXPECT_EQ(Receive(2), (Bytes{0x05, 0x00}));
+  Finish();
+  ASSERT_TRUE(request_.has_value());
+  EXPECT_EQ(request_->command, protocol::Command::kConnect);
+  EXPECT_EQ(request_->destination.ToString(), "127.0.0.1:80");
+  EXPECT_EQ(session_->early_data(), (Bytes{'h', 'i'}));
+  EXPECT_EQ(session_->record().command, "CONNECT");
+  EXPECT_EQ(session_->record().target, "127.0.0.1:80");
+  EXPECT_EQ(active_.load(), 1u);
+}
+
+TEST_F(HandshakeTest, UsernamePasswordAccepted) {
+  settings_.users = std::make_shared<OneUser>();
+  Start();
+  Send({0x05, 0x02, 0x00, 0x02});
+  EXPECT_EQ(Receive(2), (Bytes{0x05, 0x02}));
+  Send({0x01, 5, 'a', 'l', 'i', 'c', 'e', 6, 's', 'e', 'c', 'r', 'e', 't'});
+  EXPECT_EQ(Receive(2), (Bytes{0x01, 0x00}));
+  Send(ConnectRequest());
+  Finish();
+  ASSERT_TRUE(request_.has_value());
+  EXPECT_EQ(session_->record().user, "alice");
+  EXPECT_FALSE(session_->record().user_rejected);
+  EXPECT_TRUE(session_->early_data().empty());
+}
+
+TEST_F(HandshakeTest, WrongPasswordIsAnsweredThenClosed) {
+  settings_.users = std::make_shared<OneUser>();
+  Start();
+  Send({0x05, 0x01, 0x02});
+  EXPECT_EQ(Receive(2), (Bytes{0x05, 0x02}));
+  Send({0x01, 5, 'a', 'l', 'i', 'c', 'e', 5, 'w', 'r', 'o', 'n', 'g'});
+  EXPECT_EQ(Receive(2), (Bytes{0x01, 0x01}));
+  EXPECT_TRUE(ClosedByServer());
+  Finish();
+  EXPECT_FALSE(request_.has_value());
+  EXPECT_TRUE(session_->record().user_rejected);
+}
+
+TEST_F(HandshakeTest, NoAcceptableMethod) {
+  settings_.users = std::make_shared<OneUser>();
+  Start();
+  Send({0x05, 0x01, 0x00});  // only no-auth offered, but authentication is required
+  EXPECT_EQ(Receive(2), (Bytes{0x05, 0xFF}));
+  EXPECT_TRUE(ClosedByServer());
+  Finish();
+  EXPECT_FALSE(request_.has_value());
+}
+
+TEST_F(HandshakeTest, NotSocks5IsClosedWithoutAnswer) {
+  Start();
+  Send({0x04, 0x01, 0x00, 0x50, 127, 0, 0, 1, 0x00});
+  EXPECT_TRUE(ClosedByServer());
+  Finish();
+  EXPECT_FALSE(request_.has_value());
+}
+
+TEST_F(HandshakeTest, UnsupportedCommandIsAnswered07) {
+  Start();
+  Send({0x05, 0x01, 0x00, 0x05, 0x09, 0x00, 0x01, 127, 0, 0, 1, 0x00, 0x50});
+  EXPECT_EQ(Receive(2), (Bytes{0x05, 0x00}));
+  Bytes reply = Receive(10);
+  EXPECT_EQ(reply[0], 0x05);
+  EXPECT_EQ(reply[1], 0x07);
+  EXPECT_TRUE(ClosedByServer());
+  Finish();
+  EXPECT_FALSE(request_.has_value());
+  EXPECT_EQ(session_->record().reply, protocol::Reply::kCommandNotSupported);
+}
+
+TEST_F(HandshakeTest, DeadlineClosesASilentClient) {
+  settings_.handshake_timeout = absl::Milliseconds(100);
+  Start();
+  auto start = std::chrono::steady_clock::now();
+  Send({0x05, 0x01});  // half a greeting, then silence
+  EXPECT_TRUE(ClosedByServer());
+  Finish();
+  EXPECT_FALSE(request_.has_value());
+  EXPECT_FALSE(session_->client().is_open());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
+}
+
+}  // namespace
+}  // namespace socks5::session
