@@ -44,7 +44,7 @@ bool WouldBlock(const std::error_code& ec) {
 
 // The remote loops report errors as values and throw nothing of their own; an exception here
 // (bad_alloc) is rethrown to fail loudly rather than leave a silently dead relay.
-void RethrowUnexpected(std::exception_ptr e) {
+void RethrowUnexpected(const std::exception_ptr& e) {
   if (e) std::rethrow_exception(e);
 }
 
@@ -210,11 +210,12 @@ asio::ip::udp::socket* UdpRelay::Outbound(bool v4) {
 
 void UdpRelay::StartLookup(const std::string& name) {
   std::weak_ptr<UdpRelay> weak = weak_from_this();
-  resolve_(name, [weak, name](std::error_code error, std::vector<asio::ip::address> addresses) {
-    // The lookup may finish after the association ended.
-    std::shared_ptr<UdpRelay> self = weak.lock();
-    if (self && !self->closed_) self->OnResolved(name, error, addresses);
-  });
+  resolve_(name,
+           [weak, name](std::error_code error, const std::vector<asio::ip::address>& addresses) {
+             // The lookup may finish after the association ended.
+             std::shared_ptr<UdpRelay> self = weak.lock();
+             if (self && !self->closed_) self->OnResolved(name, error, addresses);
+           });
 }
 
 void UdpRelay::OnResolved(const std::string& name, std::error_code error,

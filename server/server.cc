@@ -75,7 +75,7 @@ asio::awaitable<void> Server::AsyncShutDown() {
 }
 
 void Server::RunUntilSignalled() {
-  asio::co_spawn(signal_io_, AsyncShutDown(), [](std::exception_ptr e) {
+  asio::co_spawn(signal_io_, AsyncShutDown(), [](const std::exception_ptr& e) {
     if (e) std::rethrow_exception(e);
   });
   signal_io_.run();

@@ -33,7 +33,7 @@ bool IsResourceExhaustion(const std::error_code& ec) {
 
 // Logs an exception that escaped a coroutine instead of losing it (the bare `detached` token
 // would swallow it).
-void LogCompletion(std::exception_ptr e) {
+void LogCompletion(const std::exception_ptr& e) {
   if (!e) return;
   try {
     std::rethrow_exception(e);

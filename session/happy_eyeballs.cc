@@ -33,7 +33,7 @@ class Race : public std::enable_shared_from_this<Race> {
  public:
   using Handler = absl::AnyInvocable<void(std::error_code, asio::ip::tcp::socket)>;
 
-  Race(asio::any_io_executor executor, std::vector<asio::ip::tcp::endpoint> candidates,
+  Race(const asio::any_io_executor& executor, std::vector<asio::ip::tcp::endpoint> candidates,
        std::chrono::nanoseconds attempt_delay, Handler handler)
       : executor_(executor),
         candidates_(std::move(candidates)),
