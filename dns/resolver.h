@@ -17,6 +17,7 @@
 #ifndef SOCKS5_DNS_RESOLVER_H_
 #define SOCKS5_DNS_RESOLVER_H_
 
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <string>
@@ -70,6 +71,12 @@ struct ResolverOptions {
 // Errc::kOverBudget, which callers treat as they treat kBusy: reply 04 to a CONNECT or BIND, a
 // counted drop for a UDP datagram. Use it on the Resolver's thread only. It may be destroyed
 // while its lookups are still waiting: they complete as usual. A limit of 0 means no limit.
+//
+// Wiring: a CONNECT or BIND session awaits one lookup at a time, so it is bounded to 1 already. A
+// UDP association looks names up for datagrams as they come, so it should own one budget (a
+// limit of about 16: a client rarely talks to more new names at once) and pass it to every
+// Resolve its ResolveFunction makes. A kBusy or kOverBudget answer says nothing about the name:
+// do not remember it as "not found".
 class LookupBudget {
  public:
   explicit LookupBudget(std::size_t limit) : state_(std::make_shared<State>(State{limit, 0})) {}
@@ -114,8 +121,9 @@ class Resolver {
   asio::awaitable<std::pair<std::error_code, Addresses>> AsyncResolve(
       std::string name, LookupBudget* budget = nullptr);
 
-  // Queries in c-ares now (what max_in_flight bounds), and c-ares channels open now (the current
-  // one and those still finishing their queries): for tests and statistics.
+  // Queries in c-ares now (what max_in_flight bounds; a query whose callers already got kTimeout
+  // counts until c-ares ends its last try), and c-ares channels open now (the current one and
+  // those still finishing their queries): for tests and statistics.
   std::size_t queries_in_flight() const;
   std::size_t channels() const;
 

@@ -242,6 +242,7 @@ std::optional<std::vector<std::uint8_t>> FakeDnsServer::Answer(std::span<const s
   std::optional<DnsQuestion> question = ParseDnsQuery(query);
   if (!question.has_value()) return std::nullopt;
   ++total_queries_;
+  query_ids_.push_back(question->id);
   if (tcp) ++tcp_queries_;
   ++queries_[{question->name, question->type}];
   if (silent_) return std::nullopt;

@@ -84,6 +84,8 @@ class FakeDnsServer {
   int queries(const std::string& name, std::uint16_t type) const;
   int total_queries() const { return total_queries_; }
   int tcp_queries() const { return tcp_queries_; }
+  // The IDs of the questions received, in order.
+  const std::vector<std::uint16_t>& query_ids() const { return query_ids_; }
   // The distinct UDP source ports queries came from.
   const std::set<std::uint16_t>& udp_source_ports() const { return udp_source_ports_; }
 
@@ -116,6 +118,7 @@ class FakeDnsServer {
   std::map<std::pair<std::string, std::uint16_t>, int> dropped_;
   bool silent_ = false;
   std::set<std::uint16_t> udp_source_ports_;
+  std::vector<std::uint16_t> query_ids_;
   std::map<std::pair<std::string, std::uint16_t>, int> queries_;
   int total_queries_ = 0;
   int tcp_queries_ = 0;

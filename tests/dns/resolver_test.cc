@@ -687,7 +687,7 @@ TEST_F(ResolverTest, ChannelRotationSpreadsQueriesOverSourcePorts) {
   constexpr int kLookups = 500;
   dns_.set_silent(true);
   ResolverOptions options = Options();
-  options.timeout = absl::Seconds(1);
+  options.timeout = absl::Seconds(2);
   ASSERT_EQ(options.queries_per_channel, 100u);
   auto resolver = MakeResolver(options);
   std::vector<std::shared_ptr<std::optional<Result>>> slots = StartPaced(*resolver, "p", kLookups);
@@ -714,12 +714,29 @@ TEST_F(ResolverTest, ChannelRotationSpreadsQueriesOverSourcePorts) {
 TEST_F(ResolverTest, WithoutRotationLookupsInFlightShareOnePort) {
   dns_.set_silent(true);
   ResolverOptions options = Options();
-  options.timeout = absl::Seconds(1);
   options.queries_per_channel = 0;
   auto resolver = MakeResolver(options);
   std::vector<std::shared_ptr<std::optional<Result>>> slots = StartPaced(*resolver, "q", 150);
   EXPECT_EQ(dns_.udp_source_ports().size(), 1u);
   EXPECT_EQ(resolver->channels(), 1u);
+}
+
+// The other half of an answer's defence: c-ares 1.18 draws query IDs from an RC4 keystream keyed
+// from /dev/urandom per channel, so they neither count up nor repeat.
+TEST_F(ResolverTest, QueryIdsAreNotSequential) {
+  dns_.set_silent(true);
+  ResolverOptions options = Options();
+  auto resolver = MakeResolver(options);
+  StartPaced(*resolver, "id", 150);
+  const std::vector<std::uint16_t>& ids = dns_.query_ids();
+  ASSERT_EQ(ids.size(), 300u);
+  int consecutive = 0;
+  for (std::size_t i = 1; i < ids.size(); ++i) {
+    if (static_cast<std::uint16_t>(ids[i] - ids[i - 1]) <= 2) ++consecutive;
+  }
+  EXPECT_LE(consecutive, 3);
+  // 300 random 16-bit IDs repeat about 0.7 times on average.
+  EXPECT_GE(std::set<std::uint16_t>(ids.begin(), ids.end()).size(), 295u);
 }
 
 TEST_F(ResolverTest, SequentialLookupsRotateChannelsToo) {
