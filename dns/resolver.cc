@@ -12,7 +12,10 @@
 //   channel or a watched descriptor look it up by id and do nothing once it is gone.
 // - Channels rotate every queries_per_channel lookups (a fresh UDP source port). A retired
 //   channel is destroyed once its last query has called back, from a posted handler: never
-//   inside one of its own callbacks.
+//   inside one of its own callbacks. c-ares 1.18 offers nothing finer: ARES_OPT_UDP_PORT is the
+//   servers' port, ares_set_local_ip4/6 choose only the source address, and
+//   ARES_OPT_UDP_MAX_QUERIES (the same rotation inside c-ares) arrived in 1.20. Its query IDs
+//   are fine as they are: an RC4 keystream keyed from /dev/urandom per channel.
 //
 // Lookups order: the hosts file first, then DNS ("fb"), set explicitly so nsswitch.conf does not
 // change it. /etc/hosts therefore wins over the configured servers; "localhost" always resolves
