@@ -81,7 +81,7 @@ def blackhole_listener(host, port):
         probe.setblocking(False)
         keep.append(probe)
         probe.connect_ex((host, port))
-        _, writable, _ = select.select([], [probe], [], 0.3)
+        _, writable, _ = select.select([], [probe], [], 0.1)
         if not writable:
             return keep
     for sock in keep:
