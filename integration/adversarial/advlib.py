@@ -81,8 +81,9 @@ def blackhole_listener(host, port):
         probe.setblocking(False)
         keep.append(probe)
         probe.connect_ex((host, port))
-        _, writable, _ = select.select([], [probe], [], 0.1)
-        if not writable:
+        poller = select.poll()
+        poller.register(probe, select.POLLOUT)
+        if not poller.poll(100):
             return keep
     for sock in keep:
         sock.close()
@@ -111,10 +112,47 @@ def close_all(socks):
             pass
 
 
+def attacker_source(i):
+    """The i-th attacker's source address: 127.1.0.1, 127.1.0.2, ... (distinct from the
+    legitimate clients' 127.0.0.1, so that a per-client-address cap, whatever its default,
+    does not decide a test that is about something else)."""
+    return f"127.1.{i // 250 % 250}.{i % 250 + 1}"
+
+
+def connect_from(port, source, timeout=None):
+    return socket.create_connection(("127.0.0.1", port), timeout=timeout or deadline(5),
+                                    source_address=(source, 0))
+
+
+def association_from(server, source):
+    """udplib.Association with its control connection and UDP socket on `source`."""
+    import udplib
+    a = udplib.Association.__new__(udplib.Association)
+    a.server = server
+    a.control = socks5lib.Socks5Client.__new__(socks5lib.Socks5Client)
+    a.control.sock = connect_from(server.port, source)
+    a.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    a.udp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    a.udp.bind((source, 0))
+    a.local = a.udp.getsockname()[:2]
+    a.control.handshake()
+    a.control.send(socks5lib.request("0.0.0.0", 0, cmd=socks5lib.CMD_UDP_ASSOCIATE))
+    a.reply = a.control.read_reply()
+    assert a.reply.rep == socks5lib.REP_SUCCEEDED, f"UDP ASSOCIATE from {source}: {a.reply}"
+    a.relay = a.reply.address
+    return a
+
+
+def readable_within(sock, timeout):
+    """poll(), not select(): the attacks hold descriptors above FD_SETSIZE."""
+    poller = select.poll()
+    poller.register(sock, select.POLLIN | select.POLLERR | select.POLLHUP)
+    return bool(poller.poll(max(0, int(timeout * 1000))))
+
+
 def answered_within(sock, timeout):
     """True when the peer sends a byte or closes (FIN or RST) within timeout."""
-    readable, _, _ = select.select([sock], [], [], timeout)
-    if not readable:
+    if not readable_within(sock, timeout):
         return False
     try:
         sock.recv(1, socket.MSG_PEEK)

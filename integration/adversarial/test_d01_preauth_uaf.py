@@ -6,10 +6,10 @@ release build runs the same race and checks only that the server keeps serving a
 
 import random
 import re
-import socket
 import time
 
 import socks5lib
+from advlib import attacker_source, connect_from
 from socks5lib import deadline
 
 ROUNDS = 1500          # connections per race
@@ -20,13 +20,13 @@ BATCH = 300            # connections opened together; the next batch after these
 
 
 def _race(port, payload, close_after, wait_reply=None):
-    """Opens BATCH connections at a time, sends payload on each and closes each at its own
+    """Opens BATCH connections at a time (each from its own 127.1.x.y), sends payload on each and closes each at its own
     instant close_after +- JITTER after its send (after the reply to it, if wait_reply bytes)."""
     done = 0
     while done < ROUNDS:
         socks, schedule = [], []
-        for _ in range(min(BATCH, ROUNDS - done)):
-            sock = socket.create_connection(("127.0.0.1", port), timeout=deadline(5))
+        for i in range(min(BATCH, ROUNDS - done)):
+            sock = connect_from(port, attacker_source(done + i))
             sock.sendall(payload)
             socks.append(sock)
         for sock in socks:

@@ -10,7 +10,7 @@ import time
 
 import socks5lib
 import udplib
-from advlib import answered_within, blackhole_addresses, close_all
+from advlib import answered_within, attacker_source, blackhole_addresses, close_all, connect_from
 from socks5lib import deadline, request
 
 NOFILE = 1000
@@ -19,18 +19,18 @@ ANSWER_WITHIN = 2.0    # a new client gets a byte or a close within this
 MAX_ATTEMPTS_IN_FLIGHT = 10
 
 
-def _open_association(server, sinks):
+def _open_association(server, sinks, source):
     """A UDP ASSOCIATE that has sent a datagram to each sink (so that it opened its outgoing
     sockets); returns (control, udp) or None when the server did not grant it."""
     try:
-        control = socket.create_connection(("127.0.0.1", server.port), timeout=deadline(2))
+        control = connect_from(server.port, source, timeout=deadline(2))
     except OSError:
         return None
     udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    udp.bind(("127.0.0.1", 0))
+    udp.bind((source, 0))
     try:
         control.sendall(socks5lib.greeting(socks5lib.METHOD_NO_AUTH)
-                        + request("127.0.0.1", udp.getsockname()[1],
+                        + request(source, udp.getsockname()[1],
                                   cmd=socks5lib.CMD_UDP_ASSOCIATE))
         answer = socks5lib.recv_exact(control, 12, deadline(2), what="UDP ASSOCIATE reply")
     except (AssertionError, OSError):
@@ -59,8 +59,8 @@ def test_associations_exhausting_descriptors_leave_no_client_hanging(adv_server,
     sinks = [udplib.UdpPeer("127.0.0.1"), udplib.UdpPeer("::1")]
     held, refused = [], 0
     try:
-        for _ in range(ASSOCIATIONS):
-            association = _open_association(server, sinks)
+        for i in range(ASSOCIATIONS):
+            association = _open_association(server, sinks, attacker_source(i))
             if association is None:
                 refused += 1
                 if refused >= 1:

@@ -12,12 +12,12 @@ import dns.message
 
 import socks5lib
 import udplib
-from advlib import close_all
+from advlib import association_from, attacker_source, close_all
 from assumed import FLAG_MAX_LOOKUPS_PER_WORKER
 from socks5lib import REP_HOST_UNREACHABLE, deadline, request
 
-ASSOCIATIONS = 150            # today each holds at most ~64 names behind lookups
-LOOKUPS = 9000                 # unique names sent over the associations
+ASSOCIATIONS = 300            # today each holds at most ~64 names behind lookups
+LOOKUPS = 12000                # unique names sent over the associations
 BURST = 200
 STALL_BOUND = 0.2              # an IP-literal CONNECT on the same worker answers within this
 CPU_BOUND = 1.0                # server CPU seconds for the whole attack
@@ -61,11 +61,15 @@ class SilentDns:
 
 
 def _timed_connect(server, port):
+    """Seconds a whole CONNECT + echo takes (REPLY_TIMEOUT and more if it did not complete)."""
     start = time.monotonic()
-    with server.client() as client:
-        client.connect("127.0.0.1", port)
-        client.send(b"x")
-        client.expect(b"x")
+    try:
+        with server.client() as client:
+            client.connect("127.0.0.1", port)
+            client.send(b"x")
+            client.expect(b"x")
+    except (AssertionError, OSError) as e:
+        print(f"CONNECT did not complete: {e}")
     return time.monotonic() - start
 
 
@@ -90,14 +94,19 @@ def test_pending_lookups_do_not_stall_the_worker(adv_server, echo_server):
     try:
         server = adv_server(silent.server_flag, "--workers=1", "--dns_timeout=30s")
         idle_connect = _timed_connect(server, echo_server.port)
-        associations = [udplib.Association(server) for _ in range(ASSOCIATIONS)]
+        associations = [association_from(server, attacker_source(i))
+                        for i in range(ASSOCIATIONS)]
         cpu_before = server.cpu_seconds()
         flood_start = time.monotonic()
         flooder = threading.Thread(target=_flood, args=(associations, silent, LOOKUPS, stop),
                                    daemon=True)
         flooder.start()
         # Legitimate IP-literal CONNECTs on the same worker once thousands are in flight.
-        silent.wait_queries(LOOKUPS // 2, deadline(20))
+        # (or once the flood stopped early: the server capped the lookups in flight).
+        end = time.monotonic() + deadline(20)
+        while (silent.queries < LOOKUPS // 2 and flooder.is_alive()
+               and time.monotonic() < end):
+            silent.wait_queries(LOOKUPS // 2, 0.1)
         stalls = [_timed_connect(server, echo_server.port) for _ in range(5)]
         flooder.join(deadline(30))
         seen = silent.queries
@@ -106,7 +115,7 @@ def test_pending_lookups_do_not_stall_the_worker(adv_server, echo_server):
               f"times {[round(t, 3) for t in stalls]} (idle: {idle_connect:.3f}s); "
               f"server CPU {cpu:.2f}s")
         assert max(stalls) <= deadline(STALL_BOUND), (
-            f"with ~{LOOKUPS // 2}+ lookups in flight an IP-literal CONNECT on the same worker "
+            f"with {seen} DNS queries sent an IP-literal CONNECT on the same worker "
             f"took {max(stalls):.3f}s (bound {STALL_BOUND}s; {idle_connect:.3f}s idle)")
         assert cpu <= deadline(CPU_BOUND), (
             f"the server burnt {cpu:.2f}s CPU on {seen} lookups (bound {CPU_BOUND}s)")
@@ -194,14 +203,16 @@ def test_queries_come_from_more_than_one_source_port(adv_server):
         holder.send("hold.test", 9, b"q")
         first = len(responder.wait(1, deadline(5)))
         for start in range(0, names, per_association):
-            a = udplib.Association(server)
+            a = association_from(server, attacker_source(start // per_association))
             associations.append(a)
             for i in range(start, start + per_association):
                 a.send(f"spoof{i}.test", 9, b"q")
-        ports = responder.wait(first + names, deadline(10))[first:]
+        # At least one query per name; allow 5% lost (a full queue on a busy association).
+        wanted = names * 95 // 100
+        ports = responder.wait(first + wanted, deadline(10))[first:]
         distinct = sorted(set(ports))
         print(f"{len(ports)} queries from {len(distinct)} source ports: {distinct[:20]}")
-        assert len(ports) >= names, f"only {len(ports)} queries for {names} names arrived"
+        assert len(ports) >= wanted, f"only {len(ports)} queries for {names} names arrived"
         assert len(distinct) >= 2, (f"{len(ports)} DNS queries for {names} unique names all "
                                     f"left from one UDP source port {distinct}")
     finally:

@@ -5,7 +5,6 @@ into the user field ends up in the log)."""
 
 import re
 import signal
-import socket
 
 import pytest
 

@@ -8,7 +8,7 @@ import socket
 
 import socks5lib
 import udplib
-from advlib import wait_until
+from advlib import association_from, attacker_source, wait_until
 from assumed import (DROP_BUDGET_FIELD, FLAG_MAX_ASSOCIATIONS_PER_CLIENT, FLAG_UDP_MEMORY_BUDGET,
                      LOG_ASSOCIATIONS_PER_CLIENT_CAP)
 from socks5lib import deadline
@@ -26,8 +26,8 @@ def fragment_flood(server, associations=ASSOCIATIONS):
     peer = udplib.UdpPeer("127.0.0.1")
     held = []
     rss_before = server.rss_kib()
-    for _ in range(associations):
-        a = udplib.Association(server)
+    for i in range(associations):
+        a = association_from(server, attacker_source(i))
         held.append(a)
         for frag in range(1, FRAGMENTS + 1):
             a.send("127.0.0.1", peer.port, bytes([frag]) * FRAGMENT_SIZE, frag=frag)
