@@ -1,13 +1,21 @@
-// How the channel is driven (the pattern Envoy uses with libevent):
+// How the channels are driven (the pattern Envoy uses with libevent):
 // - c-ares opens and closes its own sockets and tells us through the socket-state callback which
 //   descriptors it wants watched for reading or writing. We wrap each in a stream_descriptor only
 //   to wait on it (async_wait), hand readiness back with ares_process_fd, and release() it (never
 //   close()) when c-ares says it is done: c-ares closes it.
-// - c-ares keeps its own retry timers; after every call into c-ares the single steady_timer_ is
-//   re-armed from ares_timeout().
+// - c-ares keeps its own retry timers; each channel has one steady_timer that fires at or before
+//   c-ares's next deadline, and then runs c-ares's timeouts (see ArmBy for how it is armed
+//   without asking ares_timeout() after every event).
 // - Every user completion is posted, since c-ares can call back synchronously (IP literals, the
 //   hosts file) or from ares_destroy().
-// - Asio handlers hold a weak_ptr to alive_ and do nothing once the Impl is gone.
+// - Asio handlers hold a weak_ptr to alive_ and do nothing once the Impl is gone; handlers of a
+//   channel or a watched descriptor look it up by id and do nothing once it is gone.
+// - Channels rotate every queries_per_channel lookups (a fresh UDP source port). A retired
+//   channel is destroyed once its last query has called back, from a posted handler: never
+//   inside one of its own callbacks. c-ares 1.18 offers nothing finer: ARES_OPT_UDP_PORT is the
+//   servers' port, ares_set_local_ip4/6 choose only the source address, and
+//   ARES_OPT_UDP_MAX_QUERIES (the same rotation inside c-ares) arrived in 1.20. Its query IDs
+//   are fine as they are: an RC4 keystream keyed from /dev/urandom per channel.
 //
 // Lookups order: the hosts file first, then DNS ("fb"), set explicitly so nsswitch.conf does not
 // change it. /etc/hosts therefore wins over the configured servers; "localhost" always resolves
@@ -58,13 +66,16 @@ class ErrorCategory : public std::error_category {
         return "not a valid host name";
       case Errc::kCancelled:
         return "DNS lookup cancelled";
+      case Errc::kBusy:
+        return "too many DNS lookups in flight";
+      case Errc::kOverBudget:
+        return "too many DNS lookups for one client";
     }
     return "unknown DNS error";
   }
 };
 
-// ares_getaddrinfo with A and AAAA in parallel: each try waits timeout_per_try << round, for each
-// server, so kTries = 2 takes servers * timeout_per_try * 3 in all.
+// Tries per server (see Impl::TryTimeout).
 constexpr int kTries = 2;
 constexpr std::uint16_t kDnsPort = 53;
 
@@ -186,10 +197,12 @@ absl::Status ValidateServers(const std::vector<std::string>& servers) {
 
 class Resolver::Impl {
  public:
+  using Clock = std::chrono::steady_clock;
+  using BudgetState = std::shared_ptr<LookupBudget::State>;
+
   Impl(asio::io_context& io, ResolverOptions options)
       : io_(io),
         options_(std::move(options)),
-        timer_(io),
         cache_(CacheOptions{options_.cache_entries, options_.max_ttl, options_.negative_ttl}) {}
 
   Impl(const Impl&) = delete;
@@ -198,28 +211,16 @@ class Resolver::Impl {
   ~Impl() {
     alive_.reset();  // Asio handlers still queued become no-ops.
     destroying_ = true;
-    if (channel_ != nullptr) {
-      // Calls OnAddrInfo(ARES_EDESTRUCTION) for every query (completing waiters with kCancelled,
-      // posted) and OnSocketState(fd, 0, 0) for every socket before closing it.
-      ares_destroy(channel_);
-    }
+    // Each ares_destroy calls OnAddrInfo(ARES_EDESTRUCTION) for every query of the channel
+    // (completing waiters with kCancelled, posted) and OnSocketState(fd, 0, 0) for every socket
+    // before closing it.
+    for (auto& [id, channel] : channels_) ares_destroy(channel->ares);
     for (auto& [fd, watch] : watches_) watch->descriptor.release();
   }
 
   absl::Status Init() {
-    std::size_t server_count = std::max<std::size_t>(options_.servers.size(), 1);
-    if (absl::Status status = InitChannel(server_count); !status.ok()) return status;
-    if (options_.servers.empty()) {
-      // resolv.conf decided how many servers there are: fit the per-try timeout to that.
-      std::size_t system_count = CountServers();
-      if (system_count > server_count) {
-        ares_destroy(channel_);
-        channel_ = nullptr;
-        if (absl::Status status = InitChannel(system_count); !status.ok()) return status;
-      }
-      return absl::OkStatus();
-    }
-    std::vector<ares_addr_port_node> nodes(options_.servers.size());
+    std::vector<ares_addr_port_node>& nodes = server_nodes_;
+    nodes.resize(options_.servers.size());
     for (std::size_t i = 0; i < nodes.size(); ++i) {
       ServerAddress server = *ParseServer(options_.servers[i]);  // validated by Create
       ares_addr_port_node& node = nodes[i];
@@ -235,13 +236,24 @@ class Resolver::Impl {
         std::memcpy(&node.addr.addr6, bytes.data(), bytes.size());
       }
     }
-    if (int rc = ares_set_servers_ports(channel_, nodes.data()); rc != ARES_SUCCESS) {
-      return absl::InternalError(absl::StrCat("ares_set_servers_ports: ", ares_strerror(rc)));
+    server_count_ = std::max<std::size_t>(options_.servers.size(), 1);
+    absl::StatusOr<Channel*> first = NewChannel();
+    if (!first.ok()) return first.status();
+    if (options_.servers.empty()) {
+      // resolv.conf decided how many servers there are: fit the per-try timeout to that.
+      std::size_t system_count = CountServers((*first)->ares);
+      if (system_count > server_count_) {
+        DestroyChannel((*first)->id);
+        server_count_ = system_count;
+        first = NewChannel();
+        if (!first.ok()) return first.status();
+      }
     }
+    current_ = *first;
     return absl::OkStatus();
   }
 
-  void Resolve(const std::string& name, Handler handler) {
+  void Resolve(const std::string& name, Handler handler, BudgetState budget) {
     // make_address and c-ares read C strings: "1.2.3.4\0x" must not pass for 1.2.3.4.
     if (name.find('\0') != std::string::npos) return Post(std::move(handler), Errc::kBadName, {});
     std::error_code ec;
@@ -259,19 +271,40 @@ class Resolver::Impl {
       case CacheStatus::kMiss:
         break;
     }
+    if (budget != nullptr) {
+      if (budget->limit != 0 && budget->in_flight >= budget->limit) {
+        return Post(std::move(handler), Errc::kOverBudget, {});
+      }
+      // Counted until the handler runs, whatever completes it (kBusy below included).
+      ++budget->in_flight;
+      handler = [budget, handler = std::move(handler)](std::error_code ec, Addresses addresses) {
+        --budget->in_flight;
+        handler(ec, std::move(addresses));
+      };
+    }
     if (auto it = waiting_.find(key); it != waiting_.end()) {
       it->second->waiters.push_back(std::move(handler));  // share the query in flight
       return;
     }
+    if (options_.max_in_flight != 0 && lookups_.size() >= options_.max_in_flight) {
+      return Post(std::move(handler), Errc::kBusy, {});
+    }
     StartLookup(std::move(key), std::move(handler));
   }
 
+  std::size_t queries_in_flight() const { return lookups_.size(); }
+  std::size_t channels() const { return channels_.size(); }
+
  private:
+  struct Channel;
+
   // A descriptor c-ares asked us to watch. `id` tells a new Watch from an old one whose fd number
   // c-ares closed and then reused.
   struct Watch {
-    Watch(asio::io_context& io, std::uint64_t id) : id(id), descriptor(io) {}
+    Watch(asio::io_context& io, std::uint64_t id, Channel* channel)
+        : id(id), channel(channel), descriptor(io) {}
     std::uint64_t id;
+    Channel* channel;  // the channel whose socket it is; it outlives the Watch
     asio::posix::stream_descriptor descriptor;
     bool want_read = false;
     bool want_write = false;
@@ -279,12 +312,27 @@ class Resolver::Impl {
     bool writing = false;
   };
 
+  // One ares channel, with its timer. Owned by channels_; sock_state_cb_data points here.
+  struct Channel {
+    Channel(asio::io_context& io, Impl* impl, std::uint64_t id) : impl(impl), id(id), timer(io) {}
+    Impl* impl;
+    std::uint64_t id;
+    ares_channel ares = nullptr;
+    std::size_t started = 0;  // ares_getaddrinfo calls made on it
+    std::size_t running = 0;  // of those, not yet called back
+    bool retired = false;     // no new lookups; destroyed once running is 0
+    asio::steady_timer timer;
+    std::optional<Clock::time_point> armed;  // when `timer` fires, while it is armed
+    std::uint64_t arming = 0;                // tells the current async_wait from replaced ones
+  };
+
   // One ares_getaddrinfo call, owned here until c-ares calls OnAddrInfo, which it always does
   // exactly once (ARES_EDESTRUCTION from ares_destroy included).
   struct Lookup {
-    Lookup(asio::io_context& io, Impl* impl, std::uint64_t id, std::string name)
-        : impl(impl), id(id), name(std::move(name)), deadline(io) {}
+    Lookup(asio::io_context& io, Impl* impl, Channel* channel, std::uint64_t id, std::string name)
+        : impl(impl), channel(channel), id(id), name(std::move(name)), deadline(io) {}
     Impl* impl;
+    Channel* channel;  // it runs on; the channel is not destroyed before OnAddrInfo
     std::uint64_t id;
     std::string name;
     std::vector<Handler> waiters;
@@ -292,32 +340,91 @@ class Resolver::Impl {
     bool answered = false;        // waiters were completed (answer, error or deadline)
   };
 
-  absl::Status InitChannel(std::size_t server_count) {
+  // The per-try timeout: ares_getaddrinfo runs A and AAAA in parallel; each try waits
+  // try_timeout << round for each server, so kTries = 2 takes servers * try_timeout * 3 in all.
+  std::chrono::milliseconds TryTimeout() const {
     std::int64_t total_ms = std::max<std::int64_t>(absl::ToInt64Milliseconds(options_.timeout), 1);
     std::int64_t try_ms =
-        total_ms / (static_cast<std::int64_t>(server_count) * ((1 << kTries) - 1));
+        total_ms / (static_cast<std::int64_t>(server_count_) * ((1 << kTries) - 1));
+    return std::chrono::milliseconds(std::clamp<std::int64_t>(try_ms, 1, 1 << 30));
+  }
+
+  // A channel with the configured servers (or resolv.conf's), added to channels_.
+  absl::StatusOr<Channel*> NewChannel() {
+    auto owned = std::make_unique<Channel>(io_, this, next_id_++);
     ares_options opts{};
     opts.sock_state_cb = &Impl::OnSocketState;
-    opts.sock_state_cb_data = this;
-    opts.timeout = static_cast<int>(std::clamp<std::int64_t>(try_ms, 1, 1 << 30));
+    opts.sock_state_cb_data = owned.get();
+    opts.timeout = static_cast<int>(TryTimeout().count());
     opts.tries = kTries;
     char lookups[] = "fb";
     opts.lookups = lookups;
     int mask = ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_LOOKUPS;
-    if (int rc = ares_init_options(&channel_, &opts, mask); rc != ARES_SUCCESS) {
-      channel_ = nullptr;
+    if (int rc = ares_init_options(&owned->ares, &opts, mask); rc != ARES_SUCCESS) {
       return absl::InternalError(absl::StrCat("ares_init_options: ", ares_strerror(rc)));
     }
-    return absl::OkStatus();
+    if (!server_nodes_.empty()) {
+      if (int rc = ares_set_servers_ports(owned->ares, server_nodes_.data()); rc != ARES_SUCCESS) {
+        ares_destroy(owned->ares);
+        return absl::InternalError(absl::StrCat("ares_set_servers_ports: ", ares_strerror(rc)));
+      }
+    }
+    Channel* channel = owned.get();
+    channels_.emplace(channel->id, std::move(owned));
+    return channel;
   }
 
-  std::size_t CountServers() {
+  static std::size_t CountServers(ares_channel channel) {
     ares_addr_port_node* servers = nullptr;
-    if (ares_get_servers_ports(channel_, &servers) != ARES_SUCCESS) return 0;
+    if (ares_get_servers_ports(channel, &servers) != ARES_SUCCESS) return 0;
     std::size_t count = 0;
     for (ares_addr_port_node* node = servers; node != nullptr; node = node->next) ++count;
     ares_free_data(servers);
     return count;
+  }
+
+  // The channel for the next lookup: a fresh one once the current one has carried
+  // queries_per_channel lookups, unless kMaxChannels are open (or a new one cannot be made, say
+  // for want of descriptors): then the current one carries on.
+  Channel& ChannelForLookup() {
+    if (options_.queries_per_channel == 0 || current_->started < options_.queries_per_channel ||
+        channels_.size() >= kMaxChannels) {
+      return *current_;
+    }
+    absl::StatusOr<Channel*> fresh = NewChannel();
+    if (!fresh.ok()) return *current_;
+    Channel* old = std::exchange(current_, *fresh);
+    old->retired = true;
+    if (old->running == 0) DestroyLater(old->id);
+    return *current_;
+  }
+
+  // Destroys a retired channel whose queries have all ended, from a handler of its own: never
+  // inside a c-ares callback of that channel.
+  void DestroyLater(std::uint64_t id) {
+    asio::post(io_, [this, alive = std::weak_ptr(alive_), id] {
+      if (alive.expired()) return;
+      auto it = channels_.find(id);
+      if (it != channels_.end() && it->second->retired && it->second->running == 0) {
+        DestroyChannel(id);
+      }
+    });
+  }
+
+  void DestroyChannel(std::uint64_t id) {
+    auto it = channels_.find(id);
+    Channel* channel = it->second.get();
+    // No queries left, so no OnAddrInfo; OnSocketState(fd, 0, 0) releases each socket's Watch.
+    ares_destroy(channel->ares);
+    for (auto watch = watches_.begin(); watch != watches_.end();) {
+      if (watch->second->channel == channel) {
+        watch->second->descriptor.release();
+        watch = watches_.erase(watch);
+      } else {
+        ++watch;
+      }
+    }
+    channels_.erase(it);  // its timer's wait, if any, completes with operation_aborted
   }
 
   void Post(Handler handler, std::error_code ec, Addresses addresses) {
@@ -327,8 +434,9 @@ class Resolver::Impl {
   }
 
   void StartLookup(std::string key, Handler handler) {
+    Channel& channel = ChannelForLookup();
     std::uint64_t id = next_id_++;
-    auto owned = std::make_unique<Lookup>(io_, this, id, std::move(key));
+    auto owned = std::make_unique<Lookup>(io_, this, &channel, id, std::move(key));
     Lookup* lookup = owned.get();
     lookups_.emplace(id, std::move(owned));
     waiting_.emplace(lookup->name, lookup);
@@ -339,11 +447,15 @@ class Resolver::Impl {
       OnDeadline(id);
     });
 
+    ++channel.started;
+    ++channel.running;
     ares_addrinfo_hints hints{};
     hints.ai_family = AF_UNSPEC;
+    Clock::time_point now = Clock::now();
     // May call OnAddrInfo before returning (hosts file, localhost), which frees `lookup`.
-    ares_getaddrinfo(channel_, lookup->name.c_str(), nullptr, &hints, &Impl::OnAddrInfo, lookup);
-    ArmTimer();
+    ares_getaddrinfo(channel.ares, lookup->name.c_str(), nullptr, &hints, &Impl::OnAddrInfo,
+                     lookup);
+    ArmBy(channel, now + TryTimeout());
   }
 
   // Completes every waiter once; a later call (the answer after the deadline) does nothing.
@@ -403,11 +515,15 @@ class Resolver::Impl {
         self.Answer(*lookup, {}, addresses);
       }
     }
+    Channel& channel = *lookup->channel;
+    --channel.running;
     self.lookups_.erase(lookup->id);  // destroys *lookup
+    if (channel.retired && channel.running == 0 && !self.destroying_) self.DestroyLater(channel.id);
   }
 
   static void OnSocketState(void* data, ares_socket_t fd, int readable, int writable) {
-    Impl& self = *static_cast<Impl*>(data);
+    Channel& channel = *static_cast<Channel*>(data);
+    Impl& self = *channel.impl;
     auto it = self.watches_.find(fd);
     if (!readable && !writable) {
       if (it != self.watches_.end()) {
@@ -417,7 +533,7 @@ class Resolver::Impl {
       return;
     }
     if (it == self.watches_.end()) {
-      auto watch = std::make_unique<Watch>(self.io_, self.next_id_++);
+      auto watch = std::make_unique<Watch>(self.io_, self.next_id_++, &channel);
       std::error_code ec;
       watch->descriptor.assign(fd, ec);
       // On failure nothing will report readiness; c-ares's own timeout ends the query.
@@ -458,35 +574,62 @@ class Resolver::Impl {
     // re-armed; c-ares's timeout ends the query instead.
     if (ec) return;
     if (write ? !watch.want_write : !watch.want_read) return;
-    ares_process_fd(channel_, write ? ARES_SOCKET_BAD : fd, write ? fd : ARES_SOCKET_BAD);
+    Channel& channel = *watch.channel;  // not destroyed inside ares_process_fd (DestroyLater)
+    Clock::time_point now = Clock::now();
+    ares_process_fd(channel.ares, write ? ARES_SOCKET_BAD : fd, write ? fd : ARES_SOCKET_BAD);
     // ares_process_fd may have closed fd (erasing the Watch) or reused its number.
     it = watches_.find(fd);
     if (it != watches_.end() && it->second->id == id) StartWaits(fd, *it->second);
-    ArmTimer();
+    ArmBy(channel, now + TryTimeout());
   }
 
-  // Re-armed after every call into c-ares, from c-ares's own next deadline.
-  void ArmTimer() {
-    timeval tv{};
-    if (ares_timeout(channel_, nullptr, &tv) == nullptr) {
-      timer_.cancel();
-      return;
-    }
-    timer_.expires_after(std::chrono::seconds(tv.tv_sec) + std::chrono::microseconds(tv.tv_usec));
-    timer_.async_wait([this, alive = std::weak_ptr(alive_)](std::error_code ec) {
-      if (alive.expired() || ec) return;
-      ares_process_fd(channel_, ARES_SOCKET_BAD, ARES_SOCKET_BAD);  // runs c-ares's timeouts
-      ArmTimer();
-    });
+  // Keeps `channel.timer` at or before c-ares's next deadline, for at most `when`. c-ares 1.18
+  // gives every query it sends at time t (a first try, a retry, the same query over TCP) the
+  // deadline t + timeout << (tries so far / servers), never earlier than t + TryTimeout(), and
+  // has no other timers. So after any call into c-ares that began at `now`, arming at the
+  // earlier of now + TryTimeout() and the current expiry keeps the timer early enough, in O(1):
+  // ares_timeout(), which walks every pending query, runs only when the timer fires (OnTimer),
+  // not after every event as before (9,000 silent lookups cost seconds of CPU that way).
+  void ArmBy(Channel& channel, Clock::time_point when) {
+    if (channel.armed.has_value() && *channel.armed <= when) return;
+    channel.armed = when;
+    std::uint64_t arming = ++channel.arming;
+    channel.timer.expires_at(when);  // a replaced wait completes with operation_aborted
+    channel.timer.async_wait(
+        [this, alive = std::weak_ptr(alive_), id = channel.id, arming](std::error_code ec) {
+          if (alive.expired() || ec) return;
+          OnTimer(id, arming);
+        });
   }
+
+  // Runs c-ares's timeouts (retries, the next server, giving up), then asks it for its next
+  // deadline: the one walk of its queries per expiry. Deadlines closer than kTimerStep are
+  // served together, so a stream of lookups started microseconds apart cannot make the timer
+  // fire (and walk) once per lookup; c-ares just sees them up to kTimerStep late.
+  void OnTimer(std::uint64_t id, std::uint64_t arming) {
+    auto it = channels_.find(id);
+    if (it == channels_.end() || it->second->arming != arming) return;
+    Channel& channel = *it->second;
+    channel.armed.reset();
+    Clock::time_point now = Clock::now();
+    ares_process_fd(channel.ares, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
+    timeval tv{};
+    if (ares_timeout(channel.ares, nullptr, &tv) == nullptr) return;  // no queries left
+    Clock::duration next = std::chrono::seconds(tv.tv_sec) + std::chrono::microseconds(tv.tv_usec);
+    ArmBy(channel, now + std::max<Clock::duration>(next, kTimerStep));  // retries sent included
+  }
+
+  static constexpr std::chrono::milliseconds kTimerStep{5};
 
   asio::io_context& io_;
   ResolverOptions options_;
-  ares_channel channel_ = nullptr;
-  asio::steady_timer timer_;
+  std::vector<ares_addr_port_node> server_nodes_;  // the configured servers, linked; empty: system
+  std::size_t server_count_ = 1;                   // what TryTimeout divides by
   Cache<Addresses> cache_;
-  std::unordered_map<ares_socket_t, std::unique_ptr<Watch>> watches_;
-  std::unordered_map<std::uint64_t, std::unique_ptr<Lookup>> lookups_;  // every query in c-ares
+  std::unordered_map<std::uint64_t, std::unique_ptr<Channel>> channels_;  // current and retired
+  Channel* current_ = nullptr;                                            // in channels_
+  std::unordered_map<ares_socket_t, std::unique_ptr<Watch>> watches_;     // of every channel
+  std::unordered_map<std::uint64_t, std::unique_ptr<Lookup>> lookups_;    // every query in c-ares
   absl::flat_hash_map<std::string, Lookup*> waiting_;  // lookups with callers waiting, by name
   std::uint64_t next_id_ = 1;
   bool destroying_ = false;
@@ -513,20 +656,33 @@ Resolver::Resolver(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Resolver::~Resolver() = default;
 
 void Resolver::Resolve(const std::string& name, Handler handler) {
-  impl_->Resolve(name, std::move(handler));
+  impl_->Resolve(name, std::move(handler), nullptr);
 }
 
+void Resolver::Resolve(const std::string& name, LookupBudget& budget, Handler handler) {
+  impl_->Resolve(name, std::move(handler), budget.state_);
+}
+
+std::size_t Resolver::queries_in_flight() const { return impl_->queries_in_flight(); }
+
+std::size_t Resolver::channels() const { return impl_->channels(); }
+
 asio::awaitable<std::pair<std::error_code, Resolver::Addresses>> Resolver::AsyncResolve(
-    std::string name) {
+    std::string name, LookupBudget* budget) {
   auto token = asio::experimental::as_tuple(asio::use_awaitable);
   std::tuple<std::error_code, Addresses> result =
       co_await asio::async_initiate<decltype(token), void(std::error_code, Addresses)>(
-          [this](auto handler, const std::string& name) {
+          [this, budget](auto handler, const std::string& name) {
             // Handler is a copyable std::function; the coroutine's handler is move-only.
             auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-            Resolve(name, [shared](std::error_code ec, Addresses addresses) {
+            Handler completion = [shared](std::error_code ec, Addresses addresses) {
               (*shared)(ec, std::move(addresses));
-            });
+            };
+            if (budget != nullptr) {
+              Resolve(name, *budget, std::move(completion));
+            } else {
+              Resolve(name, std::move(completion));
+            }
           },
           token, name);
   co_return std::pair(std::get<0>(result), std::move(std::get<1>(result)));

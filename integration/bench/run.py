@@ -198,6 +198,11 @@ class Socks5d(Proxy):
         raise MeasurementError(f"socks5d did not report a listener; see {path}")
 
 
+class Baseline(Socks5d):
+    """An earlier socks5d build (SOCKS5D_BASELINE_BIN), measured like the one under test."""
+    name = "baseline"
+
+
 class Dante(Proxy):
     name = "dante"
 
@@ -475,7 +480,8 @@ def main():
     parser.add_argument("--quick", action="store_true", help="every measurement once, small sizes (CI smoke)")
     parser.add_argument("--repeats", type=int, help="runs per figure (default 3; 1 with --quick)")
     parser.add_argument("--only", default="direct,socks5d,dante,microsocks",
-                        help="comma-separated subset of direct,socks5d,dante,microsocks")
+                        help="comma-separated subset of direct,socks5d,dante,microsocks "
+                             "(and baseline, with SOCKS5D_BASELINE_BIN)")
     args = parser.parse_args()
 
     if args.quick:
@@ -487,6 +493,11 @@ def main():
     repeats = args.repeats or (1 if args.quick else 3)
     binary = os.environ.get("SOCKS5D_BIN", os.path.join(REPO, "build", "socks5d"))
     names = [n for n in args.only.split(",") if n]
+    # A second socks5d binary (an earlier build) measured in the same rounds: before/after figures
+    # for a change, with the machine's noise spread over both.
+    baseline = os.environ.get("SOCKS5D_BASELINE_BIN")
+    if baseline and "baseline" not in names:
+        names.insert(names.index("socks5d") + 1 if "socks5d" in names else 0, "baseline")
 
     started = time.monotonic()
     workdir = tempfile.mkdtemp(prefix="socks5d-bench-")
@@ -495,7 +506,10 @@ def main():
     try:
         bench = Bench(build_loadgen(workdir), sizes)
         factories = {"direct": lambda: Direct(workdir), "socks5d": lambda: Socks5d(workdir, binary),
+                     "baseline": lambda: Baseline(workdir, baseline),
                      "dante": lambda: Dante(workdir), "microsocks": lambda: Microsocks(workdir)}
+        if baseline:
+            print(f"baseline: {baseline}")
         print(f"socks5d: {binary}; work dir {workdir}; {repeats} round(s); "
               f"stream {sizes['bytes'] >> 20} MiB, {sizes['seconds']} s per rate; "
               f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")

@@ -113,6 +113,9 @@ std::pair<asio::ip::udp::socket, asio::ip::tcp::acceptor> BindBoth(asio::io_cont
 FakeDnsServer::FakeDnsServer(asio::io_context& io, const std::string& bind_address)
     : socket_(io), acceptor_(io) {
   std::tie(socket_, acceptor_) = BindBoth(io, bind_address);
+  // Room for bursts of questions (the kernel caps it at net.core.rmem_max).
+  std::error_code ignored;
+  socket_.set_option(asio::socket_base::receive_buffer_size(1 << 20), ignored);
   Receive();
   Accept();
 }
@@ -164,6 +167,19 @@ void FakeDnsServer::Truncate(const std::string& name) {
   truncated_.insert(absl::AsciiStrToLower(name));
 }
 
+void FakeDnsServer::DropFirst(const std::string& name, int count) {
+  drop_first_[absl::AsciiStrToLower(name)] = count;
+}
+
+bool FakeDnsServer::Dropped(const DnsQuestion& question) {
+  auto it = drop_first_.find(question.name);
+  if (it == drop_first_.end()) return false;
+  int& dropped = dropped_[{question.name, question.type}];
+  if (dropped >= it->second) return false;
+  ++dropped;
+  return true;
+}
+
 int FakeDnsServer::queries(const std::string& name, std::uint16_t type) const {
   auto it = queries_.find({absl::AsciiStrToLower(name), type});
   return it == queries_.end() ? 0 : it->second;
@@ -174,6 +190,7 @@ void FakeDnsServer::Receive() {
       asio::buffer(buffer_), peer_, [this](std::error_code ec, std::size_t size) {
         if (ec == asio::error::operation_aborted) return;  // destroyed
         if (!ec) {
+          udp_source_ports_.insert(peer_.port());
           if (auto response = Answer(std::span(buffer_.data(), size), /*tcp=*/false)) {
             std::error_code ignored;
             socket_.send_to(asio::buffer(*response), peer_, 0, ignored);
@@ -225,9 +242,11 @@ std::optional<std::vector<std::uint8_t>> FakeDnsServer::Answer(std::span<const s
   std::optional<DnsQuestion> question = ParseDnsQuery(query);
   if (!question.has_value()) return std::nullopt;
   ++total_queries_;
+  query_ids_.push_back(question->id);
   if (tcp) ++tcp_queries_;
   ++queries_[{question->name, question->type}];
   if (silent_) return std::nullopt;
+  if (!tcp && Dropped(*question)) return std::nullopt;
   if (!tcp && truncated_.contains(question->name)) {
     return EncodeDnsResponse(*question, kRcodeNoError, {}, /*truncated=*/true);
   }

@@ -74,6 +74,9 @@ class FakeDnsServer {
   // UDP queries for `name` get an empty answer with TC set (even if ignored); TCP ones the real
   // answer (or none if ignored).
   void Truncate(const std::string& name);
+  // The first `count` UDP queries of each type for `name` get no response (a lost datagram);
+  // later ones, c-ares's retries, are answered as usual.
+  void DropFirst(const std::string& name, int count);
   // No query gets a response.
   void set_silent(bool silent) { silent_ = silent; }
 
@@ -81,6 +84,10 @@ class FakeDnsServer {
   int queries(const std::string& name, std::uint16_t type) const;
   int total_queries() const { return total_queries_; }
   int tcp_queries() const { return tcp_queries_; }
+  // The IDs of the questions received, in order.
+  const std::vector<std::uint16_t>& query_ids() const { return query_ids_; }
+  // The distinct UDP source ports queries came from.
+  const std::set<std::uint16_t>& udp_source_ports() const { return udp_source_ports_; }
 
  private:
   struct TcpClient {
@@ -96,6 +103,7 @@ class FakeDnsServer {
   void ReadTcpQuery(const std::shared_ptr<TcpClient>& client);
   // The response to send, or nullopt for none.
   std::optional<std::vector<std::uint8_t>> Answer(std::span<const std::uint8_t> query, bool tcp);
+  bool Dropped(const DnsQuestion& question);
 
   asio::ip::udp::socket socket_;
   asio::ip::tcp::acceptor acceptor_;
@@ -106,7 +114,11 @@ class FakeDnsServer {
   std::set<std::string> servfail_;
   std::set<std::string> ignored_;
   std::set<std::string> truncated_;
+  std::map<std::string, int> drop_first_;
+  std::map<std::pair<std::string, std::uint16_t>, int> dropped_;
   bool silent_ = false;
+  std::set<std::uint16_t> udp_source_ports_;
+  std::vector<std::uint16_t> query_ids_;
   std::map<std::pair<std::string, std::uint16_t>, int> queries_;
   int total_queries_ = 0;
   int tcp_queries_ = 0;
