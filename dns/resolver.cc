@@ -253,7 +253,7 @@ class Resolver::Impl {
     return absl::OkStatus();
   }
 
-  void Resolve(const std::string& name, Handler handler, BudgetState budget) {
+  void Resolve(const std::string& name, Handler handler, const BudgetState& budget) {
     // make_address and c-ares read C strings: "1.2.3.4\0x" must not pass for 1.2.3.4.
     if (name.find('\0') != std::string::npos) return Post(std::move(handler), Errc::kBadName, {});
     std::error_code ec;
