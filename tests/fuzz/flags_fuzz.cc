@@ -141,7 +141,7 @@ void DurationCase(absl::string_view text) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size == 0) return 0;
   absl::string_view text(reinterpret_cast<const char*>(data) + 1, size - 1);
-  switch (data[0] % 6) {
+  switch (data[0] % 8) {
     case 0:
       HostPortCase(text);
       break;
@@ -157,8 +157,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     case 4:
       NamesCase(text);
       break;
-    default:
+    case 5:
       DurationCase(text);
+      break;
+    case 6:  // "ADDRESS/N" with N from a byte: decimal prefix lengths that mutation rarely spells
+      if (!text.empty()) {
+        CidrCase(absl::StrCat(text.substr(1), "/", static_cast<unsigned char>(text[0])));
+      }
+      break;
+    default:  // "LO-HI" from two 16-bit numbers (0 and equal ends included)
+      if (text.size() >= 4) {
+        auto number = [&](std::size_t i) {
+          return (static_cast<unsigned char>(text[i]) << 8) | static_cast<unsigned char>(text[i + 1]);
+        };
+        PortRangeCase(absl::StrCat(number(0), "-", number(2)));
+      }
       break;
   }
   return 0;
