@@ -5,6 +5,8 @@
 // goes to a denied address, that lookup completions never release more than the queue caps, and
 // which remotes may answer. A second mode checks RemoteAdmission's bounded memory against an LRU
 // model with a small capacity.
+#include <fuzzer/FuzzedDataProvider.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
@@ -16,8 +18,6 @@
 #include <span>
 #include <string>
 #include <vector>
-
-#include <fuzzer/FuzzedDataProvider.h>
 
 #include "protocol/address.h"
 #include "protocol/udp_header.h"
@@ -67,7 +67,10 @@ p::Address PickDestination(FuzzedDataProvider& in) {
   }
   u::IpAddress ip = PickIp(in);
   p::Address a;
-  if (ip.v4()) a.host = *ip.v4(); else a.host = *ip.v6();
+  if (ip.v4())
+    a.host = *ip.v4();
+  else
+    a.host = *ip.v6();
   a.port = in.ConsumeIntegralInRange<std::uint16_t>(0, 3);
   return a;
 }
@@ -140,9 +143,9 @@ void FuzzAssociation(FuzzedDataProvider& in) {
       case 2: {  // a remote answers
         u::Endpoint source = PickEndpoint(in);
         std::optional<u::Endpoint> to = association.FromRemote(source);
-        bool admitted = port.has_value() &&
-                        (policy == u::ReplyPolicy::kFullCone ||
-                         std::find(sent.begin(), sent.end(), source) != sent.end());
+        bool admitted =
+            port.has_value() && (policy == u::ReplyPolicy::kFullCone ||
+                                 std::find(sent.begin(), sent.end(), source) != sent.end());
         Check(to.has_value() == admitted);
         if (to) {
           Check(*to == (u::Endpoint{kPeer, *port}));
@@ -162,7 +165,8 @@ void FuzzAssociation(FuzzedDataProvider& in) {
           std::uint8_t frag = in.ConsumeBool() ? 0 : in.ConsumeIntegral<std::uint8_t>();
           wire.resize(p::kMaxUdpHeaderSize);
           wire.resize(p::EncodeUdpHeader(p::UdpHeader{frag, PickDestination(in)}, wire));
-          Bytes payload = in.ConsumeBytes<std::uint8_t>(in.ConsumeIntegralInRange<std::size_t>(0, 120));
+          Bytes payload =
+              in.ConsumeBytes<std::uint8_t>(in.ConsumeIntegralInRange<std::size_t>(0, 120));
           wire.insert(wire.end(), payload.begin(), payload.end());
         }
         std::optional<p::UdpDatagram> parsed = p::ParseUdpDatagram(wire);

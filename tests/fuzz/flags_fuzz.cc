@@ -89,11 +89,12 @@ void PortRangeCase(absl::string_view text) {
   if (range->size() <= 64) {  // every port offered exactly once, then nullopt
     u::PortPicker picker(*range, text.size());
     std::size_t offered = 0;
-    Check(!picker.Pick([&](std::uint16_t port) {
-                   Check(range->Contains(port));
-                   ++offered;
-                   return false;
-                 })
+    Check(!picker
+               .Pick([&](std::uint16_t port) {
+                 Check(range->Contains(port));
+                 ++offered;
+                 return false;
+               })
                .has_value());
     Check(offered == range->size());
   }
@@ -168,7 +169,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     default:  // "LO-HI" from two 16-bit numbers (0 and equal ends included)
       if (text.size() >= 4) {
         auto number = [&](std::size_t i) {
-          return (static_cast<unsigned char>(text[i]) << 8) | static_cast<unsigned char>(text[i + 1]);
+          return (static_cast<unsigned char>(text[i]) << 8) |
+                 static_cast<unsigned char>(text[i + 1]);
         };
         PortRangeCase(absl::StrCat(number(0), "-", number(2)));
       }

@@ -4,6 +4,8 @@
 // reassembled payload byte-equal to the model's concatenation and addressed to the queue's DST,
 // the same held bytes, fragments and expiry, and the caps (held bytes and allocation <= max_bytes,
 // fragments <= max_fragments) never exceeded.
+#include <fuzzer/FuzzedDataProvider.h>
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -12,8 +14,6 @@
 #include <span>
 #include <utility>
 #include <vector>
-
-#include <fuzzer/FuzzedDataProvider.h>
 
 #include "protocol/address.h"
 #include "protocol/udp_header.h"
@@ -99,7 +99,8 @@ class Model {
     if (whole) {
       out.action = Action::kReassembled;
       out.dst = dst_;
-      for (const auto& f : frags_) out.payload.insert(out.payload.end(), f.second.begin(), f.second.end());
+      for (const auto& f : frags_)
+        out.payload.insert(out.payload.end(), f.second.begin(), f.second.end());
     }
     frags_.clear();
     return out;
@@ -150,7 +151,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       default: {  // a datagram, encoded on the wire and parsed back as the relay does
         std::uint8_t frag = in.ConsumeIntegral<std::uint8_t>();
         p::Address dst = PickAddress(in);
-        Bytes payload = in.ConsumeBytes<std::uint8_t>(in.ConsumeIntegralInRange<std::size_t>(0, 200));
+        Bytes payload =
+            in.ConsumeBytes<std::uint8_t>(in.ConsumeIntegralInRange<std::size_t>(0, 200));
         Bytes wire(p::kMaxUdpHeaderSize);
         std::size_t header = p::EncodeUdpHeader(p::UdpHeader{frag, dst}, wire);
         Check(header > 0);

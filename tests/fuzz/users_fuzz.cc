@@ -39,7 +39,8 @@ bool Model(std::string_view contents, std::map<std::string, std::string>& users)
     if (colon == std::string_view::npos) return false;
     std::string user(line.substr(0, colon));
     std::string password(line.substr(colon + 1));
-    if (user.empty() || user.size() > 255 || password.empty() || password.size() > 255) return false;
+    if (user.empty() || user.size() > 255 || password.empty() || password.size() > 255)
+      return false;
     if (!users.emplace(user, password).second) return false;
   }
   return !users.empty();
