@@ -61,17 +61,22 @@ u::Endpoint PickEndpoint(FuzzedDataProvider& in) {
 
 const char* const kNames[] = {"a.test", "A.TEST", "b.test", "c.test", "d.test"};
 
+// Ports shared by destinations and remote sources, so that replies can come from a target sent
+// to; 0 only matters in the request (the client's port is not known yet).
+const std::uint16_t kPorts[] = {0, 1000, 1001, 1002, 1003};
+
 p::Address PickDestination(FuzzedDataProvider& in) {
   if (in.ConsumeBool()) {
-    return p::Address{std::string(kNames[in.ConsumeIntegralInRange<int>(0, 4)]), 7};
+    return p::Address{std::string(kNames[in.ConsumeIntegralInRange<int>(0, 4)]), 1000};
   }
   u::IpAddress ip = PickIp(in);
   p::Address a;
-  if (ip.v4())
+  if (ip.v4()) {
     a.host = *ip.v4();
-  else
+  } else {
     a.host = *ip.v6();
-  a.port = in.ConsumeIntegralInRange<std::uint16_t>(0, 3);
+  }
+  a.port = kPorts[in.ConsumeIntegralInRange<int>(0, 4)];
   return a;
 }
 
