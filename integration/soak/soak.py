@@ -39,7 +39,7 @@ import time
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
 import socks5lib  # noqa: E402
-from socks5lib import (CMD_BIND, REP_SUCCEEDED, EchoServer, SourceServer, greeting,  # noqa: E402
+from socks5lib import (CMD_BIND, REP_SUCCEEDED, EchoServer, SourceServer,  # noqa: E402
                        recv_exact, request, transfer_both_ways)
 from udplib import Association, UdpEcho  # noqa: E402
 
@@ -358,8 +358,6 @@ def main():
             failed.append(f"{len(stats.failures)} well-behaved sessions failed")
             for f in stats.failures[:20]:
                 print("  " + f)
-        if not any(stats.ok.get(k) for k in ("connect", "bind", "udp")):
-            failed.append("no well-behaved session completed")
         for kind in ("connect", "bind", "udp"):
             if not stats.ok.get(kind):
                 failed.append(f"no {kind} session completed")
