@@ -31,6 +31,12 @@ def socks5d(request):
 
     def start(*flags, listeners=None, wait=True):
         flags = list(flags)
+        # SOCKS5D_EXTRA_ARGS (space-separated, default none) adds flags to every server a test
+        # starts, unless the test sets that flag itself: the tsan step runs with --workers=2.
+        for extra in os.environ.get("SOCKS5D_EXTRA_ARGS", "").split():
+            name = extra.split("=", 1)[0]
+            if not any(f.split("=", 1)[0] == name for f in flags):
+                flags.append(extra)
         if not any(f.startswith("--listen=") for f in flags):
             flags.append("--listen=127.0.0.1:0")
         if not any(f.startswith("--shutdown_grace=") for f in flags):

@@ -71,7 +71,7 @@ ACCESS_RE = re.compile(
     r"target=(?P<target>\S+) reply=(?P<reply>[0-9A-Fa-f]{2}) up=(?P<up>\d+) "
     r"down=(?P<down>\d+) duration=(?P<duration>\S+)")
 SANITIZER_RE = re.compile(
-    r"ERROR: (Address|Leak|Thread|Memory)Sanitizer|runtime error:|"
+    r"ERROR: (Address|Leak|Thread|Memory)Sanitizer|WARNING: ThreadSanitizer|runtime error:|"
     r"SUMMARY: UndefinedBehaviorSanitizer")
 
 
@@ -85,7 +85,7 @@ def _looks_sanitized(path):
         data = path.read_bytes()
     except OSError:
         return False
-    return b"__asan_init" in data or b"__ubsan_handle" in data
+    return b"__asan_init" in data or b"__ubsan_handle" in data or b"__tsan_init" in data
 
 
 def _timeout_scale():

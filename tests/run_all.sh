@@ -7,11 +7,12 @@
 #
 #   tests/run_all.sh            everything
 #   STEPS="unit integration" tests/run_all.sh   a subset (format purity unit tidy integration asan
-#                                               matrix docker bench)
+#                                               tsan fuzz matrix docker soak bench)
+#   FUZZ_RUNS=N (fuzz: executions per target), SOAK_SECONDS=N (soak: duration)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
-steps=${STEPS:-"format purity unit tidy integration asan matrix docker bench"}
+steps=${STEPS:-"format purity unit tidy integration asan tsan fuzz matrix docker soak bench"}
 py=/usr/bin/python3  # Debian's Python: the test packages come from Debian, not PyPI
 jobs=$(nproc)
 passed=()
@@ -95,6 +96,54 @@ asan() {
     --ignore=integration/matrix --ignore=integration/bench -p no:cacheprovider
 }
 
+# ThreadSanitizer: the unit tests, then the integration tests that run sessions of every command
+# side by side on a --workers=2 server (SOCKS5D_EXTRA_ARGS is appended to every server's flags).
+tsan() {
+  build build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSOCKS5D_TSAN=ON || return 1
+  export TSAN_OPTIONS="halt_on_error=1 abort_on_error=1 second_deadlock_stack=1"
+  ctest --test-dir build-tsan --output-on-failure -j "$jobs" || return 1
+  SOCKS5D_BIN=$root/build-tsan/socks5d SOCKS5D_SANITIZED=1 SOCKS5D_EXTRA_ARGS=--workers=2 \
+    $py -m pytest -q -p no:cacheprovider integration/test_concurrency.py integration/test_relay.py \
+    integration/test_bind.py integration/test_udp.py
+}
+
+# libFuzzer: every target in tests/fuzz runs FUZZ_RUNS executions from a copy of its corpus (so
+# the tree stays as it is); a finding fails the step and is written to tests/fuzz/corpus/TARGET/
+# (crash-*, leak-*, timeout-*), ready to be committed with the fix. -max_len=1024: the longest
+# protocol message is 262 bytes, a users-file line 511, a flag value a few dozen; the sequence
+# targets need a dozen datagrams.
+fuzz() {
+  local runs=${FUZZ_RUNS:-400000} target name work rc=0
+  cmake -S "$root" -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCMAKE_CXX_COMPILER=clang++-14 -DSOCKS5D_FUZZ=ON -DSOCKS5D_TESTS=OFF >/dev/null &&
+    cmake --build build-fuzz -j "$jobs" --target fuzzers || return 1
+  for target in tests/fuzz/*_fuzz.cc; do
+    name=$(basename "$target" _fuzz.cc)
+    work=$(mktemp -d)
+    cp -r "tests/fuzz/corpus/$name/." "$work/"
+    if build-fuzz/tests/fuzz/${name}_fuzz -runs="$runs" -max_len=1024 -timeout=10 \
+        -print_final_stats=1 -artifact_prefix="$root/tests/fuzz/corpus/$name/" "$work" \
+        >"$work.log" 2>&1; then
+      echo "fuzz ${name}: $(grep -oP 'stat::number_of_executed_units: *\K[0-9]+' "$work.log") executions," \
+        "$(grep -oP 'stat::average_exec_per_sec: *\K[0-9]+' "$work.log")/s, corpus" \
+        "$(ls "tests/fuzz/corpus/$name" | wc -l) seeds -> $(ls "$work" | wc -l)"
+    else
+      echo "fuzz ${name}: FINDING (input saved in tests/fuzz/corpus/$name/):"
+      tail -n 60 "$work.log"
+      rc=1
+    fi
+    rm -rf "$work" "$work.log"
+  done
+  return $rc
+}
+
+# A bounded churn of every command with misbehaving clients against the release binary; fails
+# when RSS or descriptors keep growing after warm-up, or a counted transfer loses a byte.
+soak() {
+  build build-release -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSOCKS5D_BENCHMARKS=ON || return 1
+  $py integration/soak/soak.py --binary "$root/build-release/socks5d" --seconds "${SOAK_SECONDS:-150}"
+}
+
 matrix() { SOCKS5D_BIN=$root/build-release/socks5d $py integration/matrix/run.py; }
 docker_image() { bash docker/test.sh; }
 bench() {
@@ -111,6 +160,9 @@ for step in $steps; do
     unit) run_step unit unit ;;
     integration) run_step integration integration ;;
     asan) run_step asan asan ;;
+    tsan) run_step tsan tsan ;;
+    fuzz) run_step fuzz fuzz ;;
+    soak) run_step soak soak ;;
     matrix) run_step matrix matrix ;;
     docker) run_step docker docker_image ;;
     bench) run_step bench bench ;;

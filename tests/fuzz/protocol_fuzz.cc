@@ -1,6 +1,7 @@
-// libFuzzer entry point: every protocol parser on arbitrary bytes. Besides "no crash, no
-// out-of-bounds read" (ASan/UBSan), it checks the parser contract: a complete message consumes
-// at most the input, re-encodes to the same bytes, and every prefix of it needs more.
+// libFuzzer target: every protocol parser (protocol/messages.h, address.h, udp_header.h) on
+// arbitrary bytes. Besides "no crash, no out-of-bounds read" (ASan/UBSan), it checks the parser
+// contract: a complete message consumes at most the input, re-encodes to the same bytes, and
+// every prefix of it needs more.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
