@@ -1,4 +1,4 @@
-"""CONFORMANCE.md section B: username/password sub-negotiation (RFC 1929)."""
+"""docs/conformance.md section B: username/password sub-negotiation (RFC 1929)."""
 
 import time
 

@@ -1,4 +1,4 @@
-"""CONFORMANCE.md section E: BIND (RFC 1928 s.4, s.6), with exact reply bytes.
+"""docs/conformance.md section E: BIND (RFC 1928 s.4, s.6), with exact reply bytes.
 
 The peer check: when DST.ADDR is not all zeros only a connection from that IP (any address
 of a domain) completes the BIND; DST.PORT is not checked. DST.ADDR 0.0.0.0 accepts anyone.

@@ -1,5 +1,5 @@
 """FTP active mode through the proxy: the control connection goes through CONNECT, the data
-connection through BIND (CONFORMANCE.md E, "FTP active mode").
+connection through BIND (docs/conformance.md E, "FTP active mode").
 
 The FTP server is pyftpdlib (Debian python3-pyftpdlib) with its default RFC 2577 checks on:
 PORT/EPRT must name the control connection's peer (here: the proxy host) and the data

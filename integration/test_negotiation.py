@@ -1,4 +1,4 @@
-"""CONFORMANCE.md section A: method negotiation (RFC 1928 s.3)."""
+"""docs/conformance.md section A: method negotiation (RFC 1928 s.3)."""
 
 import select
 import time

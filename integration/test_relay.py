@@ -1,4 +1,4 @@
-"""CONFORMANCE.md section D (relaying) and the access log."""
+"""docs/conformance.md section D (relaying) and the access log."""
 
 import hashlib
 import os

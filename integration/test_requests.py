@@ -1,4 +1,4 @@
-"""CONFORMANCE.md section C: requests and replies (RFC 1928 s.4, s.5, s.6)."""
+"""docs/conformance.md section C: requests and replies (RFC 1928 s.4, s.5, s.6)."""
 
 import errno
 import socket

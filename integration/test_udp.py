@@ -1,4 +1,4 @@
-"""UDP ASSOCIATE: CONFORMANCE.md section F (RFC 1928 s.4, s.7), with exact bytes.
+"""UDP ASSOCIATE: docs/conformance.md section F (RFC 1928 s.4, s.7), with exact bytes.
 
 Drops are proven by order: the relay handles a client's datagrams one at a time in arrival
 order, so when a good datagram sent after a bad one is the first to reach the target, the bad

@@ -139,7 +139,7 @@ def main(argv):
     table, missing = client_table(collector, loopback=not isolated)
     print("\n".join(table))
     print()
-    print("## Negative matrix (CONFORMANCE.md cases; after each, the server serves a normal "
+    print("## Negative matrix (docs/conformance.md cases; after each, the server serves a normal "
           "CONNECT) and isolation checks")
     print()
     print("\n".join(negative_table(collector)))

@@ -1,4 +1,4 @@
-"""The negative matrix: malformed and failing inputs from CONFORMANCE.md, sent from the client
+"""The negative matrix: malformed and failing inputs from docs/conformance.md, sent from the client
 host to socks5d in the proxy role. Each row asserts the reply code (or the close) the guide
 asks for, then that the same server still serves a normal CONNECT from the client host."""
 
