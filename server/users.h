@@ -23,6 +23,7 @@ class Users : public session::Credentials {
   // True when the user exists with this password. The comparison takes the same time whether
   // the user exists or not and wherever the password differs.
   bool Check(absl::string_view user, absl::string_view password) const override;
+  bool Contains(absl::string_view user) const override { return passwords_.contains(user); }
   std::size_t size() const { return passwords_.size(); }
 
  private:
