@@ -67,7 +67,7 @@ METHOD_NO_ACCEPTABLE = 0xFF
 
 LISTENING_RE = re.compile(r"listening on (\[[0-9A-Fa-f:.]+\]|[0-9.]+):(\d+)")
 ACCESS_RE = re.compile(
-    r"access client=(?P<client>\S+) user=(?P<user>\S+) cmd=(?P<cmd>\S+) "
+    r"access client=(?P<client>\S+) user=(?P<user>\(unknown, \d+ bytes\)\S*|\S+) cmd=(?P<cmd>\S+) "
     r"target=(?P<target>\S+) reply=(?P<reply>[0-9A-Fa-f]{2}) up=(?P<up>\d+) "
     r"down=(?P<down>\d+) duration=(?P<duration>\S+)")
 SANITIZER_RE = re.compile(

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "protocol/address.h"
 
 namespace socks5::net {
 namespace {
@@ -59,6 +60,10 @@ void LogLine(LogLevel level, absl::string_view text) {
     p += n;
     left -= static_cast<std::size_t>(n);
   }
+}
+
+std::string LogSafe(absl::string_view bytes) {
+  return protocol::EscapeForLog(std::string_view(bytes.data(), bytes.size()));
 }
 
 }  // namespace socks5::net

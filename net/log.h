@@ -3,6 +3,8 @@
 #ifndef SOCKS5_NET_LOG_H_
 #define SOCKS5_NET_LOG_H_
 
+#include <string>
+
 #include "absl/status/statusor.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
@@ -36,6 +38,12 @@ template <typename... Args>
 void LogError(const absl::FormatSpec<Args...>& format, const Args&... args) {
   Log(LogLevel::kError, format, args...);
 }
+
+// Client-supplied bytes (names, user names, anything from the wire) for a log line, at any level:
+// escaped by protocol::EscapeForLog, so a '\n' or a control byte can never forge or garble a line.
+// Every log call that prints such bytes passes them through here (or through
+// protocol::Address::ToString, which escapes names the same way).
+std::string LogSafe(absl::string_view bytes);
 
 }  // namespace socks5::net
 

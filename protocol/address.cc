@@ -67,11 +67,12 @@ std::string Ipv6ToString(const Ipv6& ip) {
   return out;
 }
 
-// Domains come from the network and may hold any byte but NUL; escape what could break a log line.
-std::string EscapeDomain(const std::string& domain) {
+}  // namespace
+
+std::string EscapeForLog(std::string_view bytes) {
   std::string out;
-  out.reserve(domain.size());
-  for (char c : domain) {
+  out.reserve(bytes.size());
+  for (char c : bytes) {
     auto byte = static_cast<unsigned char>(c);
     if (byte < 0x20 || byte >= 0x7f || c == '\\') {
       out += "\\x";
@@ -83,8 +84,6 @@ std::string EscapeDomain(const std::string& domain) {
   }
   return out;
 }
-
-}  // namespace
 
 AddressType Address::type() const {
   if (std::holds_alternative<Ipv4>(host)) return AddressType::kIPv4;
@@ -119,9 +118,9 @@ std::string Address::ToString() const {
   // port stays unambiguous.
   const std::string& name = std::get<std::string>(host);
   if (name.find(':') != std::string::npos) {
-    return absl::StrCat("[", EscapeDomain(name), "]:", port);
+    return absl::StrCat("[", EscapeForLog(name), "]:", port);
   }
-  return absl::StrCat(EscapeDomain(name), ":", port);
+  return absl::StrCat(EscapeForLog(name), ":", port);
 }
 
 }  // namespace socks5::protocol

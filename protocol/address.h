@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <variant>
 
 namespace socks5::protocol {
@@ -34,6 +35,11 @@ struct Address {
 
   friend bool operator==(const Address&, const Address&) = default;
 };
+
+// Bytes from the wire made safe for a log line: every byte below 0x20, from 0x7f, and '\\' as
+// \xNN, the rest as is. The one escaping rule of the logs: Address::ToString applies it to names,
+// net::LogSafe to everything else a client sent.
+std::string EscapeForLog(std::string_view bytes);
 
 // The address put in replies that have none to give: 0.0.0.0:0 (docs/conformance.md C).
 inline Address NullAddress() { return Address{}; }

@@ -1,6 +1,8 @@
 #include "relay/tcp_relay.h"
 
 #include <fcntl.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -60,12 +62,36 @@ class Relay {
   Clock::time_point last_activity() const { return last_activity_; }
   bool closed() const { return closed_; }
 
+  // Progress the directions cannot see: the peer consuming bytes already in our kernel send
+  // queue. Linux reports a socket writable again only once a good part of its (autotuned, up to
+  // a few MiB) send buffer is free, so a peer reading slowly can keep a blocked direction from
+  // waking for longer than the idle timeout. Called by the idle clock only after it has been
+  // quiet for a while (two ioctls per half idle timeout, nothing on the data path): a send queue
+  // shorter than at the previous call counts as activity.
+  void SampleSendQueues() {
+    bool progressed = false;
+    for (int i = 0; i < 2; ++i) {
+      int queued = -1;
+      asio::ip::tcp::socket& s = i == 0 ? client_ : upstream_;
+      if (s.is_open() && ::ioctl(s.native_handle(), SIOCOUTQ, &queued) != 0) queued = -1;
+      if (queued >= 0 && queue_sample_[i] >= 0 && queued < queue_sample_[i]) progressed = true;
+      queue_sample_[i] = queued;
+    }
+    if (progressed) last_activity_ = Clock::now();
+  }
+
   // The idle timeout: closes both sockets; the directions finish as their waits are cancelled.
+  // With bytes still in flight (read from one side, not yet written to the other: the direction
+  // is blocked writing) both sides are reset (SO_LINGER 0), so neither mistakes the lost tail for
+  // a clean end; otherwise both get a FIN.
   void Close() {
     closed_ = true;
+    const bool in_flight = up_.pending > 0 || down_.pending > 0;
     std::error_code ignored;
-    client_.close(ignored);
-    upstream_.close(ignored);
+    for (asio::ip::tcp::socket* s : {&client_, &upstream_}) {
+      if (in_flight) s->set_option(asio::socket_base::linger(true, 0), ignored);
+      s->close(ignored);
+    }
   }
 
  private:
@@ -89,23 +115,32 @@ class Relay {
 
   static bool WouldBlock() { return errno == EAGAIN || errno == EWOULDBLOCK; }
 
+  // Activity is progress either way, a read or a write: a direction blocked writing to a slow
+  // reader is busy, not idle. The clock is read once per Pump that moved bytes (it only matters
+  // when Pump returns: the idle check runs on the same thread), never per byte or per call.
   void Pump(Direction& d) {
     if (closed_ || !d.from->is_open() || !d.to->is_open()) return Finish(d);
-    std::size_t moved = 0;
+    std::size_t moved = 0;    // written this turn
+    bool progressed = false;  // a read or a write moved bytes this turn
     for (;;) {
       while (d.pending > 0) {
         ssize_t n = Write(d);
         if (n < 0) {
           if (errno == EINTR) continue;
-          if (WouldBlock()) return WaitWritable(d);
+          if (WouldBlock()) {
+            if (progressed) Touch();
+            return WaitWritable(d);
+          }
           return Fail(d);  // e.g. the peer reset: reset the other side too
         }
         d.pending -= static_cast<std::size_t>(n);
         d.offset += static_cast<std::size_t>(n);
         *d.counter += static_cast<std::uint64_t>(n);
         moved += static_cast<std::size_t>(n);
+        progressed = true;
       }
       if (moved >= kTurnBytes) {
+        Touch();
         asio::post(d.from->get_executor(), [this, &d] { Pump(d); });
         return;
       }
@@ -113,6 +148,7 @@ class Relay {
       if (n < 0) {
         if (errno == EINTR) continue;
         if (WouldBlock()) {
+          if (progressed) Touch();
           Release(d);  // idle again: give the pipe or buffer back
           return WaitReadable(d);
         }
@@ -120,14 +156,20 @@ class Relay {
       }
       if (n == 0) {
         // EOF (half-close): pass the FIN on while the other direction keeps flowing.
+        Touch();
         std::error_code ignored;
         d.to->shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
         return Finish(d);
       }
       d.pending = static_cast<std::size_t>(n);
       d.offset = 0;
-      last_activity_ = Clock::now();
+      progressed = true;
     }
+  }
+
+  void Touch() {
+    last_activity_ = Clock::now();
+    queue_sample_[0] = queue_sample_[1] = -1;  // compare only samples of one quiet spell
   }
 
   // Reads into the direction's pipe or buffer, taking one from its pool if it holds neither.
@@ -212,6 +254,7 @@ class Relay {
   BufferPool& buffers_;
   asio::steady_timer& wake_;  // the coroutine waits on it: idle deadline, or cancelled when done
   Clock::time_point last_activity_ = Clock::now();
+  int queue_sample_[2] = {-1, -1};  // SIOCOUTQ of client_ and upstream_ at the last sample
   bool closed_ = false;
   Direction up_;
   Direction down_;
@@ -248,14 +291,22 @@ asio::awaitable<void> AsyncRelay(asio::ip::tcp::socket& client, asio::ip::tcp::s
   asio::steady_timer wake(client.get_executor());
   Relay relay(client, upstream, counters, pools, wake);
   relay.Start();
+  // The idle clock wakes after half the timeout without activity to sample the send queues
+  // (Relay::SampleSendQueues), and again at the full timeout to compare and decide.
+  const auto half = idle / 2;
   while (!relay.finished()) {
-    // Once closed, only the directions' cancelled waits are left to run: wait for them.
-    wake.expires_at(relay.closed() ? Clock::time_point::max() : relay.last_activity() + idle);
+    if (relay.closed()) {
+      // Once closed, only the directions' cancelled waits are left to run: wait for them.
+      wake.expires_at(Clock::time_point::max());
+    } else {
+      auto sample_at = relay.last_activity() + half;
+      wake.expires_at(Clock::now() < sample_at ? sample_at : relay.last_activity() + idle);
+    }
     // Cancelled (relay finished) or expired: the state says which.
     co_await net::AsyncWait(wake);
-    if (!relay.finished() && !relay.closed() && Clock::now() - relay.last_activity() >= idle) {
-      relay.Close();
-    }
+    if (relay.finished() || relay.closed()) continue;
+    if (Clock::now() - relay.last_activity() >= half) relay.SampleSendQueues();
+    if (Clock::now() - relay.last_activity() >= idle) relay.Close();
   }
   client.close(ec);
   upstream.close(ec);

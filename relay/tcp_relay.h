@@ -20,9 +20,12 @@ struct Counters {
 // Relays between `client` and `upstream` until both directions have ended. First sends
 // `early_data` (client bytes that arrived behind the request) upstream. A FIN from one side
 // becomes a write shutdown toward the other while the other direction keeps flowing
-// (half-close); a reset or error on one side resets the other; no traffic either way for `idle`
-// closes both. Buffers and pipes are borrowed from `pools` only while a direction has data to
-// move. Counts relayed bytes into `counters`. Closes both sockets before it returns.
+// (half-close); a reset or error on one side resets the other. No progress either way (no read
+// and no write) for `idle` ends the relay: with bytes still in flight (read, not yet written;
+// the direction is blocked writing) both sides are reset, never a clean FIN that would hide the
+// lost tail; otherwise both are closed. Buffers and pipes are borrowed from `pools` only while a
+// direction has data to move. Counts relayed bytes into `counters`. Closes both sockets before it
+// returns.
 asio::awaitable<void> AsyncRelay(asio::ip::tcp::socket& client, asio::ip::tcp::socket upstream,
                                  std::vector<std::uint8_t> early_data, Counters& counters,
                                  Pools& pools, std::chrono::steady_clock::duration idle);

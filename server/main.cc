@@ -24,6 +24,12 @@ bool IsOurFlagFile(absl::string_view file) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Before anything else: writes to a peer that has gone fail with EPIPE instead of killing the
+  // process (the relay's send() also passes MSG_NOSIGNAL), and SIGHUP / SIGUSR1 never take their
+  // default action (the server logs them once its signal set is installed, before it listens).
+  std::signal(SIGPIPE, SIG_IGN);
+  std::signal(SIGHUP, SIG_IGN);
+  std::signal(SIGUSR1, SIG_IGN);
   absl::FlagsUsageConfig usage_config;
   usage_config.contains_helpshort_flags = IsOurFlagFile;
   usage_config.contains_help_flags = IsOurFlagFile;
@@ -49,8 +55,6 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "socks5d: %s\n", std::string(s.message()).c_str());
     return 2;
   }
-  // Writes to a peer that has gone must fail with EPIPE, not kill the process.
-  std::signal(SIGPIPE, SIG_IGN);
   socks5::net::LogDebug("max_sessions=%d", config.max_sessions);
   socks5::server::Server server(std::move(config));
   if (absl::Status s = server.Start(); !s.ok()) {

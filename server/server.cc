@@ -1,6 +1,9 @@
 #include "server/server.h"
 
+#include <pthread.h>
+
 #include <chrono>
+#include <csignal>
 
 #include "absl/strings/str_cat.h"
 #include "net/address.h"
@@ -31,6 +34,32 @@ asio::awaitable<void> AsyncSignal(asio::signal_set& signals, const char* what) {
   if (!ec) LogInfo("signal %d%s", signo, what);
 }
 
+const char* IgnoredSignalText(int signo) {
+  switch (signo) {
+    case SIGHUP:
+      return "(SIGHUP): ignored (reload is not supported yet)";
+    case SIGUSR1:
+      return "(SIGUSR1): ignored (it has no meaning to socks5d)";
+    default:
+      return ": ignored";
+  }
+}
+
+// Removes `set`'s handlers and leaves `signals` ignored, with no moment at the default action in
+// between (clearing a signal_set resets to SIG_DFL): the signals are blocked meanwhile, and a
+// pending one is discarded when SIG_IGN is installed. Only the calling thread is left by then.
+void ClearAndIgnore(asio::signal_set& set, std::initializer_list<int> signals) {
+  sigset_t mask;
+  sigset_t old;
+  sigemptyset(&mask);
+  for (int signo : signals) sigaddset(&mask, signo);
+  pthread_sigmask(SIG_BLOCK, &mask, &old);
+  std::error_code ignored;
+  set.clear(ignored);
+  for (int signo : signals) std::signal(signo, SIG_IGN);
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+}
+
 }  // namespace
 
 Server::Server(Config config) : config_(std::move(config)) {}
@@ -38,6 +67,7 @@ Server::Server(Config config) : config_(std::move(config)) {}
 Server::~Server() {
   for (auto& worker : workers_) worker->Stop();
   workers_.clear();
+  ClearAndIgnore(ignored_signals_, {SIGHUP, SIGUSR1});
 }
 
 absl::Status Server::Start() {
@@ -74,9 +104,23 @@ asio::awaitable<void> Server::AsyncShutDown() {
       absl::ToChronoNanoseconds(config_.shutdown_grace));
 }
 
+asio::awaitable<void> Server::AsyncIgnoreSignals() {
+  for (;;) {
+    auto [ec, signo] = co_await ignored_signals_.async_wait(kUseTuple);
+    if (ec) co_return;  // cancelled: the server is stopping
+    LogInfo("signal %d %s", signo, IgnoredSignalText(signo));
+  }
+}
+
 void Server::RunUntilSignalled() {
-  asio::co_spawn(signal_io_, AsyncShutDown(), [](const std::exception_ptr& e) {
+  asio::co_spawn(signal_io_, AsyncIgnoreSignals(), [](const std::exception_ptr& e) {
     if (e) std::rethrow_exception(e);
+  });
+  asio::co_spawn(signal_io_, AsyncShutDown(), [this](const std::exception_ptr& e) {
+    if (e) std::rethrow_exception(e);
+    // Stop the ignoring loop so run() returns; the set keeps catching the signals.
+    std::error_code ignored;
+    ignored_signals_.cancel(ignored);
   });
   signal_io_.run();
   LogInfo("stopping with %d sessions open", sessions_.active.load());

@@ -27,6 +27,8 @@ class Server {
  private:
   // The signal, the drain and the second signal, as one coroutine on signal_io_.
   asio::awaitable<void> AsyncShutDown();
+  // Logs and ignores SIGHUP and SIGUSR1 until ignored_signals_ is cancelled.
+  asio::awaitable<void> AsyncIgnoreSignals();
 
   Config config_;
   SessionCounter sessions_;
@@ -34,6 +36,9 @@ class Server {
   // after `listening on` must start a graceful stop, not kill the process by default action.
   asio::io_context signal_io_{1};
   asio::signal_set signals_{signal_io_, SIGINT, SIGTERM};
+  // SIGHUP (an operator's "reload", which does not exist yet) and SIGUSR1: logged, never fatal.
+  // main() ignores them before this set exists; ~Server ignores them again after it.
+  asio::signal_set ignored_signals_{signal_io_, SIGHUP, SIGUSR1};
   std::vector<std::unique_ptr<Worker>> workers_;
 };
 

@@ -1,5 +1,7 @@
 #include "server/users.h"
 
+#include <sys/stat.h>
+
 #include <array>
 #include <cstdint>
 #include <fstream>
@@ -9,8 +11,16 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "net/log.h"
 
 namespace socks5::server {
+namespace {
+
+constexpr absl::string_view kUtf8Bom = "\xEF\xBB\xBF";
+
+bool IsBlank(char c) { return c == ' ' || c == '\t'; }
+
+}  // namespace
 
 bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
   // Both sides are padded to 256 bytes so the loop length never depends on the secret; the
@@ -28,37 +38,48 @@ bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
   return (diff | (length_diff != 0)) == 0;
 }
 
-absl::StatusOr<Users> Users::Parse(absl::string_view contents) {
+absl::StatusOr<Users> Users::Parse(absl::string_view contents, absl::string_view source) {
   Users users;
+  // Editors on Windows start UTF-8 files with a byte-order mark; it is no part of the first name.
+  absl::ConsumePrefix(&contents, kUtf8Bom);
   int line_number = 0;
+  auto error = [&](absl::string_view what) {
+    return absl::InvalidArgumentError(absl::StrCat(source, ":", line_number, ": ", what));
+  };
   for (absl::string_view line : absl::StrSplit(contents, '\n')) {
     ++line_number;
     absl::ConsumeSuffix(&line, "\r");
     if (absl::StripAsciiWhitespace(line).empty() || absl::StartsWith(line, "#")) continue;
     std::size_t colon = line.find(':');
-    if (colon == absl::string_view::npos) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("line ", line_number, ": expected user:password"));
-    }
+    if (colon == absl::string_view::npos) return error("expected user:password");
     absl::string_view user = line.substr(0, colon);
     absl::string_view password = line.substr(colon + 1);
-    if (user.empty() || user.size() > 255) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("line ", line_number, ": the user name must be 1-255 bytes"));
+    if (user.empty() || user.size() > 255) return error("the user name must be 1-255 bytes");
+    if (IsBlank(user.front()) || IsBlank(user.back())) {
+      // Kept, they would make a name nobody types; dropped, they would hide a typo.
+      return error("a space or tab before or after the user name (remove it)");
     }
     if (password.empty() || password.size() > 255) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("line ", line_number, ": the password must be 1-255 bytes"));
+      return error("the password must be 1-255 bytes");
     }
     if (!users.passwords_.emplace(user, password).second) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("line ", line_number, ": user '", user, "' appears twice"));
+      return error(absl::StrCat("user '", net::LogSafe(user), "' appears twice"));
     }
   }
   if (users.passwords_.empty()) {
-    return absl::InvalidArgumentError("no users in the file (expected lines of user:password)");
+    return absl::InvalidArgumentError(
+        absl::StrCat(source, ": no users in the file (expected lines of user:password)"));
   }
   return users;
+}
+
+std::string ReadableByOthers(unsigned mode) {
+  const bool group = (mode & S_IRGRP) != 0;
+  const bool world = (mode & S_IROTH) != 0;
+  if (group && world) return "group- and world-readable";
+  if (group) return "group-readable";
+  if (world) return "world-readable";
+  return "";
 }
 
 absl::StatusOr<Users> Users::Load(const std::string& path) {
@@ -66,10 +87,16 @@ absl::StatusOr<Users> Users::Load(const std::string& path) {
   if (!in) return absl::NotFoundError(absl::StrCat("--users_file: cannot read '", path, "'"));
   std::stringstream contents;
   contents << in.rdbuf();
-  auto users = Parse(contents.str());
-  if (!users.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--users_file '", path, "': ", users.status().message()));
+  auto users = Parse(contents.str(), path);
+  if (!users.ok()) return users.status();
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0) {
+    if (std::string readable = ReadableByOthers(st.st_mode); !readable.empty()) {
+      net::LogWarning(
+          "--users_file=%s is %s (mode %04o): others can read its passwords; "
+          "chmod 600 it",
+          path, readable, st.st_mode & 07777);
+    }
   }
   return users;
 }

@@ -3,7 +3,7 @@
 #include <array>
 #include <span>
 
-#include "absl/strings/escaping.h"
+#include "absl/strings/str_format.h"
 #include "net/async.h"
 #include "net/log.h"
 #include "session/replies.h"
@@ -77,9 +77,16 @@ asio::awaitable<bool> AsyncAuthenticate(Session& session, Input& in) {
   auto auth = co_await AsyncReadMessage(session.client(), in, protocol::ParseUserPass);
   if (!auth) co_return false;
   const bool complete = auth->status == ParseStatus::kComplete;
-  bool ok = complete && session.settings().users->Check(auth->value.username, auth->value.password);
-  // The name is the client's bytes: escape it so it cannot forge log lines.
-  if (complete) session.record().user = absl::CHexEscape(auth->value.username);
+  const Credentials& users = *session.settings().users;
+  bool ok = complete && users.Check(auth->value.username, auth->value.password);
+  if (complete) {
+    // Only after the constant-time check: a known name is logged as it is (escaped, it is the
+    // client's bytes); an unknown one, maybe a password typed into the user field, by length.
+    const std::string& name = auth->value.username;
+    session.record().user = ok || users.Contains(name)
+                                ? net::LogSafe(name)
+                                : absl::StrFormat("(unknown, %d bytes)", name.size());
+  }
   std::array<std::uint8_t, 2> out;
   protocol::EncodeAuthStatus(ok, out);
   if (!co_await AsyncWriteAll(session.client(), out)) co_return false;

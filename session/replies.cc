@@ -106,7 +106,8 @@ asio::awaitable<net::Result<std::vector<asio::ip::address>>> AsyncResolve(
   if (!name) co_return std::vector<asio::ip::address>{net::ToAsioAddress(destination)};
   auto [error, addresses] = co_await session.context().resolver.AsyncResolve(*name);
   if (!error && !addresses.empty()) co_return std::move(addresses);
-  net::LogDebug("resolve %s failed: %s", *name, error ? error.message() : "no addresses");
+  net::LogDebug("resolve %s failed: %s", net::LogSafe(*name),
+                error ? error.message() : "no addresses");
   if (!error) co_return std::error_code(EHOSTUNREACH, std::system_category());
   co_return error;
 }

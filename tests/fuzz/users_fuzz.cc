@@ -1,7 +1,8 @@
 // libFuzzer target: the --users_file parser (server/users.h: Users::Parse) and the RFC 1929 check
 // (Users::Check, ConstantTimeEquals). The input is the file's contents. A small model reads the
-// same format line by line; Parse must accept exactly when the model does, every user:password the
-// model read must pass Check, and a password or user differing in any way must fail it.
+// same format line by line (a leading UTF-8 BOM skipped, blanks around a name refused); Parse must
+// accept exactly when the model does, every user:password the model read must pass Check and
+// Contains, and a password or user differing in any way must fail them.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -28,6 +29,7 @@ bool Blank(std::string_view s) {
 // The format of server/users.h; false when the file is invalid.
 bool Model(std::string_view contents, std::map<std::string, std::string>& users) {
   std::size_t start = 0;
+  if (contents.substr(0, 3) == "\xEF\xBB\xBF") start = 3;  // a UTF-8 BOM is skipped
   while (start <= contents.size()) {
     std::size_t end = contents.find('\n', start);
     if (end == std::string_view::npos) end = contents.size();
@@ -41,6 +43,8 @@ bool Model(std::string_view contents, std::map<std::string, std::string>& users)
     std::string password(line.substr(colon + 1));
     if (user.empty() || user.size() > 255 || password.empty() || password.size() > 255)
       return false;
+    auto blank = [](char c) { return c == ' ' || c == '\t'; };
+    if (blank(user.front()) || blank(user.back())) return false;  // blanks around a name
     if (!users.emplace(user, password).second) return false;
   }
   return !users.empty();
@@ -61,6 +65,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   Check(parsed->size() == model.size());
   for (const auto& [user, password] : model) {
+    Check(parsed->Contains(user));
     Check(parsed->Check(user, password));
     Check(s::ConstantTimeEquals(password, password));
     std::string longer = password + "x";
@@ -71,7 +76,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     Check(!parsed->Check(user, flipped));
     Check(!parsed->Check(user, password.substr(0, password.size() - 1)));
     std::string other_user = user + "\x01";
-    if (model.count(other_user) == 0) Check(!parsed->Check(other_user, password));
+    if (model.count(other_user) == 0) {
+      Check(!parsed->Check(other_user, password));
+      Check(!parsed->Contains(other_user));
+    }
   }
   return 0;
 }

@@ -103,6 +103,22 @@ TEST(AddressToStringTest, Table) {
   }
 }
 
+// The one escaping rule of the logs, on every byte value (net::LogSafe forwards to it).
+TEST(EscapeForLogTest, EveryByte) {
+  for (int b = 0; b < 256; ++b) {
+    std::string in(1, static_cast<char>(b));
+    std::string out = EscapeForLog(in);
+    if (b < 0x20 || b >= 0x7f || b == '\\') {
+      EXPECT_EQ(out.size(), 4u) << b;
+      EXPECT_EQ(out.substr(0, 2), "\\x") << b;
+    } else {
+      EXPECT_EQ(out, in) << b;
+    }
+  }
+  EXPECT_EQ(EscapeForLog(std::string_view("a\0b\r\n", 5)), "a\\x00b\\x0d\\x0a");
+  EXPECT_EQ(EscapeForLog("user name:pw"), "user name:pw");
+}
+
 // The hand-written RFC 5952 formatter agrees with glibc's inet_ntop wherever glibc does not
 // use its deprecated IPv4-compatible "::a.b.c.d" form.
 TEST(AddressToStringTest, AgreesWithInetNtop) {

@@ -156,5 +156,75 @@ TEST_F(TcpRelayTest, IdleTimeoutClosesBoth) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
 }
 
+// A direction blocked writing to a slow reader is busy, not idle: every byte arrives although
+// each of the relay's reads takes several idle timeouts to write out.
+TEST_F(TcpRelayTest, SlowReaderIsNotIdle) {
+  // Small kernel buffers toward the client, so the relay's writes block soon (not so small that
+  // the receiver's window updates wait for the sender's persist timer).
+  client_.set_option(asio::socket_base::send_buffer_size(8192));
+  client_app_.set_option(asio::socket_base::receive_buffer_size(128 * 1024));
+  constexpr std::size_t kSize = 2 << 20;
+  std::string payload(kSize, '\0');
+  for (std::size_t i = 0; i < kSize; ++i) payload[i] = static_cast<char>(i * 7 + i / 251);
+  Start({}, milliseconds(300));
+  std::thread writer([&] {
+    std::error_code ec;
+    asio::write(remote_app_, asio::buffer(payload), ec);
+    remote_app_.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+  });
+  // About 1 MiB/s: one relay read (up to 1 MiB spliced) takes about three idle timeouts.
+  std::string got;
+  std::array<char, 16384> chunk;
+  std::error_code ec;
+  while (!ec && got.size() <= kSize) {
+    std::this_thread::sleep_for(milliseconds(15));
+    std::size_t n = client_app_.read_some(asio::buffer(chunk), ec);
+    got.append(chunk.data(), n);
+  }
+  writer.join();
+  EXPECT_EQ(ec, asio::error::eof) << ec.message();
+  EXPECT_EQ(got.size(), kSize);
+  EXPECT_TRUE(got == payload);
+  client_app_.close();
+  Finish();
+  EXPECT_EQ(counters_.bytes_down, kSize);
+}
+
+// The idle timeout with bytes still in flight (the client stopped reading) resets both sides:
+// neither may take the truncated stream for a complete one.
+TEST_F(TcpRelayTest, IdleTimeoutWithDataInFlightResetsBoth) {
+  client_.set_option(asio::socket_base::send_buffer_size(8192));
+  client_app_.set_option(asio::socket_base::receive_buffer_size(8192));
+  Start({}, milliseconds(100));
+  std::error_code write_ec;
+  std::thread writer([&] {
+    std::string payload(8 << 20, 'x');  // more than every buffer on the way holds
+    asio::write(remote_app_, asio::buffer(payload), write_ec);
+  });
+  std::this_thread::sleep_for(milliseconds(500));  // the client reads nothing meanwhile
+  std::array<char, 65536> chunk;
+  std::error_code ec;
+  std::size_t got = 0;
+  while (!ec) got += client_app_.read_some(asio::buffer(chunk), ec);
+  EXPECT_EQ(ec, asio::error::connection_reset) << ec.message() << " after " << got << " bytes";
+  writer.join();
+  EXPECT_TRUE(write_ec == asio::error::connection_reset || write_ec == asio::error::broken_pipe)
+      << write_ec.message();
+  Finish();
+}
+
+// Idle with nothing in flight stays a clean close: the FIN of IdleTimeoutClosesBoth, after data.
+TEST_F(TcpRelayTest, IdleTimeoutAfterDeliveredDataIsAFin) {
+  Start({}, milliseconds(100));
+  Send(remote_app_, "all of it");
+  EXPECT_EQ(Receive(client_app_, 9), "all of it");
+  EXPECT_EQ(ReceiveAll(client_app_), "");
+  std::array<char, 1> byte;
+  std::error_code ec;
+  client_app_.read_some(asio::buffer(byte), ec);
+  EXPECT_EQ(ec, asio::error::eof) << ec.message();
+  Finish();
+}
+
 }  // namespace
 }  // namespace socks5::relay

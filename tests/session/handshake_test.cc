@@ -25,6 +25,7 @@ class OneUser : public Credentials {
   bool Check(absl::string_view user, absl::string_view password) const override {
     return user == "alice" && password == "secret";
   }
+  bool Contains(absl::string_view user) const override { return user == "alice"; }
 };
 
 class HandshakeTest : public ::testing::Test {
@@ -141,6 +142,21 @@ TEST_F(HandshakeTest, WrongPasswordIsAnsweredThenClosed) {
   Finish();
   EXPECT_FALSE(request_.has_value());
   EXPECT_TRUE(session_->record().user_rejected);
+  EXPECT_EQ(session_->record().user, "alice");  // a known name is logged as it is
+}
+
+TEST_F(HandshakeTest, UnknownUserIsLoggedByLengthOnly) {
+  // A password typed into the user field must not reach the log.
+  settings_.users = std::make_shared<OneUser>();
+  Start();
+  Send({0x05, 0x01, 0x02});
+  EXPECT_EQ(Receive(2), (Bytes{0x05, 0x02}));
+  Send({0x01, 6, 's', '3', 'c', 'r', '\n', 't', 1, 'x'});
+  EXPECT_EQ(Receive(2), (Bytes{0x01, 0x01}));
+  EXPECT_TRUE(ClosedByServer());
+  Finish();
+  EXPECT_TRUE(session_->record().user_rejected);
+  EXPECT_EQ(session_->record().user, "(unknown, 6 bytes)");
 }
 
 TEST_F(HandshakeTest, NoAcceptableMethod) {
