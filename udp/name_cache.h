@@ -62,6 +62,10 @@ class NameCache {
   Completion Complete(const std::string& name, const std::vector<IpAddress>& addresses,
                       SteadyTime now);
 
+  // The lookup started for `name` was refused at once (a lookup cap): forgets the name without
+  // remembering a failure, and drops the datagrams that waited for it; returns how many.
+  std::size_t Forget(const std::string& name);
+
   std::size_t names() const { return entries_.size(); }
   std::size_t queued() const { return queued_; }
   std::size_t queued_bytes() const { return queued_bytes_; }
