@@ -126,8 +126,8 @@ Association::Step Association::Route(const protocol::Address& dst,
     return step;
   }
   const std::string& name = std::get<std::string>(dst.host);
-  // The payload may be queued behind a lookup (a copy).
-  if (!Reserve(payload.size())) {
+  // The payload may be queued behind a lookup (a copy); a cached answer holds nothing.
+  if (names_.WouldQueue(name, now) && !Reserve(payload.size())) {
     CountDrop(Drop::kBudget);
     return step;
   }

@@ -51,6 +51,11 @@ NameCache::Completion NameCache::Complete(const std::string& name,
   return completion;
 }
 
+bool NameCache::WouldQueue(const std::string& name, SteadyTime now) const {
+  auto it = entries_.find(absl::AsciiStrToLower(name));
+  return it == entries_.end() || it->second.in_flight || it->second.expires <= now;
+}
+
 std::size_t NameCache::Forget(const std::string& name) {
   auto it = entries_.find(absl::AsciiStrToLower(name));
   if (it == entries_.end() || !it->second.in_flight) return 0;  // not ours

@@ -312,6 +312,12 @@ TEST(AssociationBudgetTest, FragmentsAndQueuedDatagramsAreChargedExactly) {
     EXPECT_EQ(budget.used(), 6000u);
     EXPECT_EQ(a.Resolved("slow.test", {IpAddress(protocol::Ipv4{10, 0, 0, 2})}, now).size(), 2u);
     EXPECT_EQ(budget.used(), 0u);
+    // A cached name holds nothing, so the budget does not stop it even when it is used up.
+    Charge hog(&budget);
+    ASSERT_TRUE(hog.TryResize(budget.limit()));
+    EXPECT_EQ(a.FromClient(kClient, named, now).kind, Kind::kSend);
+    EXPECT_EQ(a.counters().drop(Drop::kBudget), 2u);
+    hog.Set(0);
     // Held at destruction: given back.
     EXPECT_EQ(a.FromClient(kClient, frag1, now).kind, Kind::kNone);
     EXPECT_GT(budget.used(), 0u);
