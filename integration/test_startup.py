@@ -56,6 +56,11 @@ def test_non_loopback_with_users_file_starts(socks5d, users_file):
     ("--bind_port_range=9000-8000", "bind_port_range"),
     ("--udp_reply_policy=sometimes", "udp_reply_policy"),
     ("--no_such_flag=1", "no_such_flag"),
+    # issue 11, defects 6, 7, 12
+    ("--dns_max_in_flight=-1", "dns_max_in_flight"),
+    ("--dns_queries_per_channel=-1", "dns_queries_per_channel"),
+    ("--udp_max_lookups_per_association=-1", "udp_max_lookups_per_association"),
+    ("--udp_memory_budget=1000", "udp_memory_budget"),
 ])
 def test_bad_flag_value_fails_clearly(socks5d, flag, name):
     output = _expect_failure(socks5d, flag)

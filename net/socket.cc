@@ -1,8 +1,11 @@
 #include "net/socket.h"
 
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <cstring>
 
 #include "net/address.h"
 
@@ -20,6 +23,28 @@ std::error_code SetReusePort(asio::ip::tcp::acceptor& acceptor) {
 }
 
 }  // namespace
+
+std::vector<asio::ip::address> LocalAddresses() {
+  std::vector<asio::ip::address> out;
+  ifaddrs* list = nullptr;
+  if (::getifaddrs(&list) != 0) return out;
+  for (const ifaddrs* it = list; it != nullptr; it = it->ifa_next) {
+    if (it->ifa_addr == nullptr) continue;
+    if (it->ifa_addr->sa_family == AF_INET) {
+      const auto* in = reinterpret_cast<const sockaddr_in*>(it->ifa_addr);
+      asio::ip::address_v4::bytes_type bytes;
+      std::memcpy(bytes.data(), &in->sin_addr, bytes.size());
+      out.emplace_back(asio::ip::address_v4(bytes));
+    } else if (it->ifa_addr->sa_family == AF_INET6) {
+      const auto* in6 = reinterpret_cast<const sockaddr_in6*>(it->ifa_addr);
+      asio::ip::address_v6::bytes_type bytes;
+      std::memcpy(bytes.data(), &in6->sin6_addr, bytes.size());
+      out.push_back(Unmapped(asio::ip::address_v6(bytes, in6->sin6_scope_id)));
+    }
+  }
+  ::freeifaddrs(list);
+  return out;
+}
 
 Result<asio::ip::address> LocalAddressToward(asio::io_context& io,
                                              const asio::ip::address& destination,

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <system_error>
+#include <vector>
 
 #include "absl/functional/function_ref.h"
 #include "asio.hpp"
@@ -16,6 +17,10 @@ namespace socks5::net {
 // The source address the routing table picks for `destination`: the local address of a UDP
 // socket connect()ed to it (no packet is sent). Port 0 is replaced by 9 (discard), since a
 // UDP connect to port 0 is refused.
+// This host's interface addresses now (getifaddrs; IPv4-mapped ones unmapped); empty when the
+// call fails. Read once at start-up for the own-endpoint rule (udp/destination.h).
+std::vector<asio::ip::address> LocalAddresses();
+
 Result<asio::ip::address> LocalAddressToward(asio::io_context& io,
                                              const asio::ip::address& destination,
                                              std::uint16_t port);

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "asio/experimental/awaitable_operators.hpp"
+#include "dns/resolver.h"
 #include "net/address.h"
 #include "net/async.h"
 #include "protocol/udp_header.h"
@@ -224,7 +225,9 @@ void UdpRelay::OnResolved(const std::string& name, std::error_code error,
   if (!error) {
     for (const auto& address : addresses) ips.push_back(net::ToUdpIp(address));
   }
-  for (const Association::Outbound& out : association_.Resolved(name, ips, Clock::now())) {
+  // Refused at once by the worker's or the association's lookup cap: a drop, not "not found".
+  const bool busy = error == dns::Errc::kBusy || error == dns::Errc::kOverBudget;
+  for (const Association::Outbound& out : association_.Resolved(name, ips, Clock::now(), busy)) {
     SendUp(out.target, out.payload);
   }
 }

@@ -27,7 +27,9 @@ struct RelayOptions {
 };
 
 // Resolves a name to addresses (A and AAAA); the handler runs later on the same io_context, with
-// an error or at least one address. The relay never calls it twice at once for one name.
+// an error or at least one address. The relay never calls it twice at once for one name. An error
+// dns::Errc::kBusy or kOverBudget (a lookup cap) drops the waiting datagrams (drop_dns_busy)
+// without remembering the name as unresolvable.
 using ResolveHandler = std::function<void(std::error_code, std::vector<asio::ip::address>)>;
 using ResolveFunction = std::function<void(const std::string& name, ResolveHandler handler)>;
 

@@ -25,6 +25,10 @@ struct Config : session::Settings {
   std::size_t max_sessions = 10000;
   std::vector<std::string> dns_servers;
   absl::Duration dns_timeout = absl::Seconds(5);
+  // --- DNS caps and UDP memory (issue 11, defects 6, 7, 12) ---
+  std::size_t dns_max_in_flight = 1000;       // dns::ResolverOptions::max_in_flight, per worker
+  std::size_t dns_queries_per_channel = 100;  // dns::ResolverOptions::queries_per_channel
+  std::size_t udp_memory_budget = 64 << 20;   // bytes, all workers (udp::MemoryBudget)
 };
 
 // Whole-configuration checks: the open-proxy safety rule, ranges and minimums.

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -45,6 +46,22 @@ ABSL_FLAG(std::string, dns_servers, "",
           "/etc/resolv.conf.");
 ABSL_FLAG(absl::Duration, dns_timeout, absl::Seconds(5),
           "Time allowed for one name lookup (A and AAAA); then REP 04.");
+// --- DNS caps and UDP memory (issue 11, defects 6, 7, 12) ---
+ABSL_FLAG(int64_t, dns_max_in_flight, 1000,
+          "DNS queries in flight per worker; over it a CONNECT or BIND to a name gets REP 04 at "
+          "once and a UDP datagram to a name is dropped (drop_dns_busy). 1,000 keeps c-ares's "
+          "per-event scan of pending queries to microseconds and still allows 10,000 lookups/s "
+          "at 100 ms each. 0: no limit.");
+ABSL_FLAG(int64_t, dns_queries_per_channel, 100,
+          "Lookups sent through one c-ares channel (one UDP source port) before a fresh one takes "
+          "over, so a spoofer must guess the port as well as the 16-bit ID. 0: never rotate.");
+ABSL_FLAG(int64_t, udp_max_lookups_per_association, 16,
+          "Lookups one UDP association may have waiting; over it a datagram to a new name is "
+          "dropped (drop_dns_busy). A client rarely talks to more new names at once. 0: no limit.");
+ABSL_FLAG(int64_t, udp_memory_budget, 64 << 20,
+          "Bytes all UDP associations together may hold in fragment reassembly and in datagrams "
+          "queued behind lookups; a fragment or datagram that would pass it is dropped "
+          "(drop_budget). 64 MiB: about a thousand full 64 KiB reassembly queues. Minimum 65536.");
 ABSL_FLAG(std::string, deny_destinations, "",
           "Comma-separated CIDR prefixes that clients may not reach (answered REP 02), e.g. "
           "127.0.0.0/8,10.0.0.0/8,::1/128.");
@@ -134,6 +151,25 @@ absl::Status BuildNetworkFlags(Config& config) {
     return absl::InvalidArgumentError(absl::StrCat("--dns_servers: ", s.message()));
   }
   config.dns_timeout = absl::GetFlag(FLAGS_dns_timeout);
+  // --- DNS caps and UDP memory (issue 11, defects 6, 7, 12) ---
+  const std::pair<const char*, int64_t> counts[] = {
+      {"dns_max_in_flight", absl::GetFlag(FLAGS_dns_max_in_flight)},
+      {"dns_queries_per_channel", absl::GetFlag(FLAGS_dns_queries_per_channel)},
+      {"udp_max_lookups_per_association", absl::GetFlag(FLAGS_udp_max_lookups_per_association)},
+      {"udp_memory_budget", absl::GetFlag(FLAGS_udp_memory_budget)},
+  };
+  for (const auto& [name, value] : counts) {
+    if (value < 0)
+      return absl::InvalidArgumentError(absl::StrCat("--", name, " must not be negative"));
+  }
+  config.dns_max_in_flight = static_cast<std::size_t>(counts[0].second);
+  config.dns_queries_per_channel = static_cast<std::size_t>(counts[1].second);
+  config.udp_max_lookups_per_association = static_cast<std::size_t>(counts[2].second);
+  if (counts[3].second < 65536) {
+    return absl::InvalidArgumentError(
+        "--udp_memory_budget must be at least 65536 (one full reassembly queue)");
+  }
+  config.udp_memory_budget = static_cast<std::size_t>(counts[3].second);
   for (const std::string& item : SplitList(absl::GetFlag(FLAGS_deny_destinations))) {
     auto cidr = net::ParseCidr(item);
     if (!cidr.ok()) {

@@ -9,6 +9,7 @@
 #include "net/address.h"
 #include "net/async.h"
 #include "net/log.h"
+#include "net/socket.h"
 
 namespace socks5::server {
 namespace {
@@ -62,7 +63,8 @@ void ClearAndIgnore(asio::signal_set& set, std::initializer_list<int> signals) {
 
 }  // namespace
 
-Server::Server(Config config) : config_(std::move(config)) {}
+Server::Server(Config config)
+    : config_(std::move(config)), udp_memory_(config_.udp_memory_budget) {}
 
 Server::~Server() {
   for (auto& worker : workers_) worker->Stop();
@@ -84,6 +86,10 @@ absl::Status Server::Start() {
     }
     workers_.push_back(std::move(worker));
   }
+  // Own endpoints (docs/conformance.md C15): the real ports, this host's addresses now.
+  auto destinations =
+      session::MakeDestinationPolicy(config_.deny_destinations, endpoints, net::LocalAddresses());
+  for (auto& worker : workers_) worker->SetProcessWide(destinations, &udp_memory_);
   for (auto& worker : workers_) worker->Start();
   for (const auto& endpoint : endpoints) {
     LogInfo("listening on %s (%d workers)", net::EndpointText(endpoint), config_.workers);

@@ -32,6 +32,7 @@ class Server {
 
   Config config_;
   SessionCounter sessions_;
+  udp::MemoryBudget udp_memory_;  // --udp_memory_budget; outlives the workers (declared before)
   // Created with the server, before any listener is announced: a SIGTERM that arrives right
   // after `listening on` must start a graceful stop, not kill the process by default action.
   asio::io_context signal_io_{1};

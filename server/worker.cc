@@ -49,6 +49,8 @@ Worker::Worker(const Config& config, int index, SessionCounter& sessions)
   dns::ResolverOptions options;
   options.servers = config.dns_servers;
   options.timeout = config.dns_timeout;
+  options.max_in_flight = config.dns_max_in_flight;              // --dns_max_in_flight
+  options.queries_per_channel = config.dns_queries_per_channel;  // --dns_queries_per_channel
   auto resolver = dns::Resolver::Create(*io_, options);
   // Servers were validated at start-up; a failure here is a broken invariant.
   if (!resolver.ok()) {
@@ -58,6 +60,12 @@ Worker::Worker(const Config& config, int index, SessionCounter& sessions)
   resolver_ = std::move(*resolver);
   context_ = std::make_unique<session::Context>(config, *io_, *resolver_, sessions.active, index,
                                                 config.workers);
+}
+
+void Worker::SetProcessWide(std::shared_ptr<const udp::DestinationPolicy> destinations,
+                            udp::MemoryBudget* udp_memory) {
+  context_->destinations = std::move(destinations);
+  context_->udp_memory = udp_memory;
 }
 
 Worker::~Worker() {

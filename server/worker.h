@@ -35,6 +35,10 @@ class Worker {
   // configured ones first and the rest reuse the ports it got).
   absl::Status Listen(const std::vector<asio::ip::tcp::endpoint>& endpoints);
   absl::StatusOr<std::vector<asio::ip::tcp::endpoint>> LocalEndpoints() const;
+  // Before Start(): the destination policy that knows every listening port and local address,
+  // and the process-wide UDP memory budget (must outlive the worker).
+  void SetProcessWide(std::shared_ptr<const udp::DestinationPolicy> destinations,
+                      udp::MemoryBudget* udp_memory);
   void Start();          // starts the thread
   void StopAccepting();  // thread-safe: closes the acceptors
   void Stop();           // thread-safe: stops the loop; sessions are dropped

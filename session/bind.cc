@@ -14,6 +14,7 @@
 // timeout is answered). Every port of --bind_port_range in use: 01. Closing the control
 // connection while waiting ends the BIND and frees the port at once.
 #include <array>
+#include <cerrno>
 #include <chrono>
 #include <vector>
 
@@ -26,6 +27,7 @@
 #include "session/bind_policy.h"
 #include "session/handlers.h"
 #include "session/replies.h"
+#include "udp/destination.h"
 
 namespace socks5::session {
 namespace {
@@ -76,9 +78,18 @@ asio::awaitable<void> AsyncWatchControl(Session& session) {
 // The peers that may complete the BIND (none listed: anyone may), or the resolve error.
 asio::awaitable<net::Result<std::vector<asio::ip::address>>> AsyncExpectedPeers(
     Session& session, const protocol::Address& destination) {
-  if (destination.is_domain()) co_return co_await AsyncResolve(session, destination);
   if (destination.is_unspecified_ip()) co_return std::vector<asio::ip::address>{};
-  co_return std::vector<asio::ip::address>{net::ToAsioAddress(destination)};
+  auto resolved = co_await AsyncResolve(session, destination);
+  if (!resolved.ok()) co_return resolved;
+  // Canonical (IPv4-mapped becomes IPv4), like every destination (udp/destination.h); a name's
+  // unspecified addresses name no peer (an all-zero DST.ADDR literal means "anyone", above).
+  std::vector<asio::ip::address> expected;
+  for (const auto& address : *resolved) {
+    const udp::IpAddress ip = net::ToUdpIp(address);
+    if (!udp::IsUnspecifiedRange(ip)) expected.push_back(net::ToAsio(ip));
+  }
+  if (expected.empty()) co_return std::error_code(EHOSTUNREACH, std::system_category());
+  co_return expected;
 }
 
 // The address the application server can reach: the one this host uses toward it (a domain's

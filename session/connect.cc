@@ -24,12 +24,26 @@ asio::awaitable<void> RunConnect(Session& session, protocol::Request request) {
   auto resolved = co_await AsyncResolve(session, destination);
   if (!resolved.ok())
     co_return co_await AsyncFailAndClose(session, ReplyForError(resolved.error()));
-  std::vector<asio::ip::tcp::endpoint> candidates;
+  // Every address, canonical (IPv4-mapped becomes IPv4), through the one destination decision
+  // (udp/destination.h); a name resolving to a mix is connected to its allowed addresses only.
+  std::vector<udp::IpAddress> addresses;
   for (const auto& address : InterleaveFamilies(*resolved)) {
-    if (!settings.IsDenied(address)) candidates.emplace_back(address, destination.port);
+    addresses.push_back(net::ToUdpIp(address));
   }
-  if (candidates.empty()) {
-    co_return co_await AsyncFailAndClose(session, protocol::Reply::kNotAllowed);
+  udp::Filtered filtered =
+      udp::FilterResolved(*session.context().destinations, addresses, destination.port);
+  if (filtered.allowed.empty()) {
+    net::LogDebug("CONNECT %s refused: %s", session.record().target,
+                  udp::VerdictName(filtered.refusal));
+    // A literal is refused (02); a name that leads only to unspecified addresses leads nowhere
+    // (04); one that leads only to refused addresses is refused (02).
+    const bool nowhere = destination.is_domain() && filtered.refusal == udp::Verdict::kUnspecified;
+    co_return co_await AsyncFailAndClose(
+        session, nowhere ? protocol::Reply::kHostUnreachable : protocol::Reply::kNotAllowed);
+  }
+  std::vector<asio::ip::tcp::endpoint> candidates;
+  for (const udp::IpAddress& ip : filtered.allowed) {
+    candidates.emplace_back(net::ToAsio(ip), destination.port);
   }
 
   ConnectResult connected = co_await AsyncConnectAny(

@@ -17,6 +17,8 @@
 #include "net/port_range.h"
 #include "relay/pools.h"
 #include "session/credentials.h"
+#include "udp/budget.h"
+#include "udp/destination.h"
 #include "udp/policy.h"
 
 namespace socks5::session {
@@ -38,10 +40,20 @@ struct Settings {
   udp::ReplyPolicy udp_reply_policy = udp::ReplyPolicy::kRestricted;
   absl::Duration udp_reassembly_timeout = absl::Seconds(5);
   absl::Duration udp_idle_timeout = absl::Minutes(5);
+  // --- Destinations, UDP memory, lookups (issue 11, defects 2, 3, 6, 12) ---
+  // Lookups one association may have waiting (dns::LookupBudget); over it a datagram to a new
+  // name is dropped (drop_dns_busy). A CONNECT or BIND awaits one lookup at a time: no budget.
+  std::size_t udp_max_lookups_per_association = 16;
 
   // True when `address` is denied by --deny_destinations (answered with REP 02).
   bool IsDenied(const asio::ip::address& address) const;
 };
+
+// The destination policy: `deny` (--deny_destinations), the ports of `listeners` (real ports),
+// and `local` (this host's addresses, net::LocalAddresses()).
+std::shared_ptr<const udp::DestinationPolicy> MakeDestinationPolicy(
+    const std::vector<net::Cidr>& deny, const std::vector<asio::ip::tcp::endpoint>& listeners,
+    const std::vector<asio::ip::address>& local);
 
 // One worker's share of everything; used only on that worker's thread (no locks) except
 // `active_sessions`, which counts across all workers.
@@ -62,6 +74,13 @@ struct Context {
   dns::Resolver& resolver;
   std::atomic<std::size_t>& active_sessions;
   relay::Pools pools;
+  // --- Destinations and UDP memory (issue 11, defects 2, 3, 12) ---
+  // The one decision on every destination (udp/destination.h). Built from --deny_destinations by
+  // the constructor; the server replaces it, before its workers start, with one that also knows
+  // the listening ports and this host's addresses. Never null.
+  std::shared_ptr<const udp::DestinationPolicy> destinations;
+  // The process-wide --udp_memory_budget (owned by the server, shared by every worker); null: none.
+  udp::MemoryBudget* udp_memory = nullptr;
 
  private:
   std::optional<net::PortPicker> bind_ports_;

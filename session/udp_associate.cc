@@ -15,17 +15,14 @@
 namespace socks5::session {
 namespace {
 
-relay::RelayOptions RelayOptionsFor(const Settings& settings) {
+relay::RelayOptions RelayOptionsFor(const Context& context) {
+  const Settings& settings = context.settings;
   relay::RelayOptions options;
   options.association.reply_policy = settings.udp_reply_policy;
   options.association.reassembly.timeout =
       absl::ToChronoNanoseconds(settings.udp_reassembly_timeout);
-  if (!settings.deny_destinations.empty()) {
-    // The settings outlive every session of the server.
-    options.association.denied = [&settings](const udp::IpAddress& ip) {
-      return settings.IsDenied(net::ToAsio(ip));
-    };
-  }
+  options.association.destinations = context.destinations;
+  options.association.memory_budget = context.udp_memory;  // the server outlives its workers
   options.idle_timeout = absl::ToChronoNanoseconds(settings.udp_idle_timeout);
   return options;
 }
@@ -80,14 +77,16 @@ asio::awaitable<void> RunUdpAssociate(Session& session, protocol::Request reques
   if (ec) co_return co_await AsyncFailAndClose(session, ReplyForError(ec));
 
   dns::Resolver& resolver = session.context().resolver;
-  std::shared_ptr<relay::UdpRelay> relay =
-      relay::UdpRelay::Create(std::move(socket), session.client_endpoint().address(),
-                              request.destination, RelayOptionsFor(settings),
-                              [&resolver](const std::string& name, relay::ResolveHandler handler) {
-                                // The worker's resolver outlives its sessions, and it caches and
-                                // coalesces.
-                                resolver.Resolve(name, std::move(handler));
-                              });
+  // One budget per association (--udp_max_lookups_per_association): a client sending to many
+  // new names at once gets counted drops (drop_dns_busy), not a share of the worker's lookups.
+  std::shared_ptr<relay::UdpRelay> relay = relay::UdpRelay::Create(
+      std::move(socket), session.client_endpoint().address(), request.destination,
+      RelayOptionsFor(session.context()),
+      [&resolver, budget = dns::LookupBudget(settings.udp_max_lookups_per_association)](
+          const std::string& name, relay::ResolveHandler handler) mutable {
+        // The worker's resolver outlives its sessions, and it caches and coalesces.
+        resolver.Resolve(name, budget, std::move(handler));
+      });
 
   const asio::ip::address advertised = settings.advertise_address.value_or(bound.address());
   const protocol::Address relay_address = net::FromAsio(advertised, bound.port());

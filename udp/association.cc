@@ -1,5 +1,6 @@
 #include "udp/association.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -29,6 +30,10 @@ const char* DropName(Drop drop) {
       return "too_big";
     case Drop::kSendError:
       return "send_error";
+    case Drop::kBudget:
+      return "budget";
+    case Drop::kDnsBusy:
+      return "dns_busy";
   }
   return "?";
 }
@@ -40,13 +45,26 @@ Association::Association(const IpAddress& control_peer, const protocol::Address&
       client_(control_peer, requested),
       remotes_(options_.reply_policy),
       reassembler_(options_.reassembly),
-      names_(options_.names) {}
+      names_(options_.names),
+      charge_(options_.memory_budget) {}
+
+bool Association::Refused(const Endpoint& target) const {
+  if (options_.destinations) return options_.destinations->Decide(target) != Verdict::kAllow;
+  return IsUnspecifiedRange(target.ip);
+}
+
+std::size_t Association::held_bytes() const {
+  return reassembler_.held_capacity() + names_.queued_bytes() + reassembled_.capacity();
+}
 
 Association::Step Association::FromClient(const Endpoint& source,
                                           std::span<const std::uint8_t> datagram, SteadyTime now) {
   // The previous reassembled payload has been sent: do not keep up to 64 KiB for the
   // association's lifetime.
-  if (reassembled_.capacity() != 0) std::vector<std::uint8_t>().swap(reassembled_);
+  if (reassembled_.capacity() != 0) {
+    std::vector<std::uint8_t>().swap(reassembled_);
+    Recharge();
+  }
   std::optional<protocol::UdpDatagram> parsed = protocol::ParseUdpDatagram(datagram);
   if (!parsed) {
     // Garbage from elsewhere is foreign first; garbage never locks the client's port.
@@ -63,27 +81,42 @@ Association::Step Association::FromClient(const Endpoint& source,
       CountDrop(Drop::kWrongPort);
       return {};
   }
+  if (parsed->header.frag != 0) {
+    // A fragment may grow the queue's buffer by its size or, growing geometrically, by what the
+    // buffer already holds; never past the reassembler's cap.
+    const std::size_t growth =
+        std::min(reassembler_.options().max_bytes,
+                 std::max(parsed->payload.size(), reassembler_.held_capacity()));
+    if (!Reserve(growth)) {
+      CountDrop(Drop::kBudget);
+      return {};
+    }
+  }
   Reassembler::Result result = reassembler_.Add(*parsed, now);
+  Step step;
   switch (result.action) {
     case Reassembler::Result::Action::kPassThrough:
-      return Route(parsed->header.address, parsed->payload, now);
+      step = Route(parsed->header.address, parsed->payload, now);
+      break;
     case Reassembler::Result::Action::kHeld:
-      return {};
+      break;
     case Reassembler::Result::Action::kDropped:
       CountDrop(Drop::kFragment);
-      return {};
+      break;
     case Reassembler::Result::Action::kReassembled:
       reassembled_ = std::move(result.datagram.payload);
-      return Route(result.datagram.dst, reassembled_, now);
+      step = Route(result.datagram.dst, reassembled_, now);
+      break;
   }
-  return {};
+  Recharge();
+  return step;
 }
 
 Association::Step Association::Route(const protocol::Address& dst,
                                      std::span<const std::uint8_t> payload, SteadyTime now) {
   Step step;
   if (std::optional<Endpoint> target = Endpoint::FromAddress(dst)) {
-    if (Denied(target->ip)) {
+    if (Refused(*target)) {
       CountDrop(Drop::kDenied);
       return step;
     }
@@ -93,10 +126,15 @@ Association::Step Association::Route(const protocol::Address& dst,
     return step;
   }
   const std::string& name = std::get<std::string>(dst.host);
+  // The payload may be queued behind a lookup (a copy); a cached answer holds nothing.
+  if (names_.WouldQueue(name, now) && !Reserve(payload.size())) {
+    CountDrop(Drop::kBudget);
+    return step;
+  }
   NameCache::Route route = names_.Lookup(name, dst.port, payload, now);
   switch (route.outcome) {
     case NameCache::Outcome::kCached:
-      if (Denied(route.ip)) {
+      if (Refused(Endpoint{route.ip, dst.port})) {
         CountDrop(Drop::kDenied);
         break;
       }
@@ -122,18 +160,33 @@ Association::Step Association::Route(const protocol::Address& dst,
 
 std::vector<Association::Outbound> Association::Resolved(const std::string& name,
                                                          const std::vector<IpAddress>& addresses,
-                                                         SteadyTime now) {
-  NameCache::Completion completion = names_.Complete(name, addresses, now);
+                                                         SteadyTime now, bool busy) {
   std::vector<Outbound> out;
+  if (busy) {
+    for (std::size_t i = names_.Forget(name); i > 0; --i) CountDrop(Drop::kDnsBusy);
+    Recharge();
+    return out;
+  }
+  // The first address is cached: put the allowed ones first (a name resolving to a mix is sent
+  // only to an allowed address). When none is allowed the first is cached, and refused below and
+  // on every later datagram. Port 0 is never a listening port: this orders by the port-free rules
+  // (unspecified, --deny_destinations); each datagram's port is checked against the proxy's own
+  // endpoints when it is sent.
+  std::vector<IpAddress> ordered = addresses;
+  std::stable_partition(ordered.begin(), ordered.end(), [this](const IpAddress& ip) {
+    return !Refused(Endpoint{ip, 0});
+  });
+  NameCache::Completion completion = names_.Complete(name, ordered, now);
   for (NameCache::Queued& queued : completion.datagrams) {
     if (!completion.ip) {
       CountDrop(Drop::kUnresolved);
-    } else if (Denied(*completion.ip)) {
+    } else if (Refused(Endpoint{*completion.ip, queued.port})) {
       CountDrop(Drop::kDenied);
     } else {
       out.push_back(Outbound{Endpoint{*completion.ip, queued.port}, std::move(queued.payload)});
     }
   }
+  Recharge();
   return out;
 }
 

@@ -9,12 +9,15 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "protocol/address.h"
+#include "udp/budget.h"
+#include "udp/destination.h"
 #include "udp/endpoint.h"
 #include "udp/name_cache.h"
 #include "udp/policy.h"
@@ -26,8 +29,12 @@ struct AssociationOptions {
   ReplyPolicy reply_policy = ReplyPolicy::kRestricted;
   ReassemblerOptions reassembly;
   NameCacheOptions names;
-  // True for destinations the operator denies (--deny_destinations); empty: none denied.
-  std::function<bool(const IpAddress&)> denied;
+  // Where datagrams may go (udp/destination.h): every target, literal or resolved, is decided
+  // there. Null: only the never-valid addresses (0.0.0.0/8, ::) are refused.
+  std::shared_ptr<const DestinationPolicy> destinations;
+  // The process-wide budget for bytes held in reassembly and behind lookups (--udp_memory_budget);
+  // null: no global bound. Must outlive the association.
+  MemoryBudget* memory_budget = nullptr;
 };
 
 // Why a datagram was not relayed.
@@ -36,14 +43,17 @@ enum class Drop {
   kWrongPort,    // client side: from the client's IP but another port (F2)
   kMalformed,    // client side: bad header (F9)
   kFragment,     // client side: a fragment the reassembler dropped (F7, F8 count as abandoned)
-  kDenied,       // the target is in --deny_destinations
+  kDenied,       // the target is refused (udp/destination.h): unspecified, the proxy itself, or
+                 // in --deny_destinations
   kUnresolved,   // the domain target did not resolve
   kQueueFull,    // too many datagrams waiting for lookups
   kUnsolicited,  // remote side: the reply policy does not admit the sender
   kTooBig,       // remote side: payload plus header exceeds a UDP datagram
   kSendError,    // the socket refused the datagram
+  kBudget,       // holding it would pass the process-wide --udp_memory_budget
+  kDnsBusy,      // its lookup was refused at once: the worker's or the association's lookup cap
 };
-inline constexpr std::size_t kDropKinds = 10;
+inline constexpr std::size_t kDropKinds = 12;
 const char* DropName(Drop drop);  // "foreign", "wrong_port", ... as in the access log
 
 struct AssociationCounters {
@@ -77,9 +87,11 @@ class Association {
 
   // A datagram (header and data) arrived on the client-facing socket from `source`.
   Step FromClient(const Endpoint& source, std::span<const std::uint8_t> datagram, SteadyTime now);
-  // The lookup a kResolve step asked for finished; `addresses` empty means it failed.
+  // The lookup a kResolve step asked for finished; `addresses` empty means it failed. `busy`: it
+  // was refused at once (a lookup cap, dns::Errc::kBusy or kOverBudget), which says nothing about
+  // the name: its datagrams are dropped (kDnsBusy) and the failure is not remembered.
   std::vector<Outbound> Resolved(const std::string& name, const std::vector<IpAddress>& addresses,
-                                 SteadyTime now);
+                                 SteadyTime now, bool busy = false);
   // The caller sent `bytes` of payload to `target`: counted, and (restricted policy) the target
   // may now answer.
   void Sent(const Endpoint& target, std::size_t bytes);
@@ -94,18 +106,30 @@ class Association {
 
   // The reassembly timer: when it should fire (nullopt: no queue held), and its firing.
   std::optional<SteadyTime> ReassemblyExpiry() const { return reassembler_.Expiry(); }
-  void OnReassemblyTimer(SteadyTime now) { reassembler_.OnTimer(now); }
+  void OnReassemblyTimer(SteadyTime now) {
+    reassembler_.OnTimer(now);
+    Recharge();
+  }
 
   std::optional<Endpoint> client() const { return client_.client(); }
   const AssociationCounters& counters() const { return counters_; }
   const ReassemblerStats& reassembly_stats() const { return reassembler_.stats(); }
+  // Bytes held now (reassembly queue, queued datagrams, the last reassembled payload): what the
+  // association has charged to the memory budget.
+  std::size_t held_bytes() const;
+  std::size_t charged_bytes() const { return charge_.bytes(); }
   // Access-log fields: " dgrams_up=N dgrams_down=N drop_foreign=N ... frags=N reassembled=N
   // frag_abandoned=N".
   std::string LogFields() const;
 
  private:
   Step Route(const protocol::Address& dst, std::span<const std::uint8_t> payload, SteadyTime now);
-  bool Denied(const IpAddress& ip) const { return options_.denied && options_.denied(ip); }
+  // Refused by the destination policy (counted kDenied by the callers).
+  bool Refused(const Endpoint& target) const;
+  // Reserves `extra` bytes on top of what is held: false (nothing changed) past the budget.
+  bool Reserve(std::size_t extra) { return charge_.TryResize(held_bytes() + extra); }
+  // Makes the charge equal what is held (after each step).
+  void Recharge() { charge_.Set(held_bytes()); }
 
   IpAddress control_peer_;
   AssociationOptions options_;
@@ -115,6 +139,7 @@ class Association {
   NameCache names_;
   std::vector<std::uint8_t> reassembled_;  // the last reassembled payload, while it is sent
   AssociationCounters counters_;
+  Charge charge_;  // last: given back when the association goes
 };
 
 }  // namespace socks5::udp

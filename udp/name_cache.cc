@@ -51,6 +51,23 @@ NameCache::Completion NameCache::Complete(const std::string& name,
   return completion;
 }
 
+bool NameCache::WouldQueue(const std::string& name, SteadyTime now) const {
+  auto it = entries_.find(absl::AsciiStrToLower(name));
+  return it == entries_.end() || it->second.in_flight || it->second.expires <= now;
+}
+
+std::size_t NameCache::Forget(const std::string& name) {
+  auto it = entries_.find(absl::AsciiStrToLower(name));
+  if (it == entries_.end() || !it->second.in_flight) return 0;  // not ours
+  const std::size_t dropped = it->second.waiting.size();
+  for (const Queued& q : it->second.waiting) {
+    --queued_;
+    queued_bytes_ -= q.payload.size();
+  }
+  entries_.erase(it);
+  return dropped;
+}
+
 bool NameCache::MakeRoom(SteadyTime now) {
   if (entries_.size() < options_.max_names) return true;
   for (auto it = entries_.begin(); it != entries_.end();) {

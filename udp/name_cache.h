@@ -62,6 +62,13 @@ class NameCache {
   Completion Complete(const std::string& name, const std::vector<IpAddress>& addresses,
                       SteadyTime now);
 
+  // True when Lookup(name, ...) at `now` would queue the payload rather than answer from the
+  // cache (used to charge the memory budget only for what is queued).
+  bool WouldQueue(const std::string& name, SteadyTime now) const;
+  // The lookup started for `name` was refused at once (a lookup cap): forgets the name without
+  // remembering a failure, and drops the datagrams that waited for it; returns how many.
+  std::size_t Forget(const std::string& name);
+
   std::size_t names() const { return entries_.size(); }
   std::size_t queued() const { return queued_; }
   std::size_t queued_bytes() const { return queued_bytes_; }

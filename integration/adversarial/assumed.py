@@ -7,7 +7,7 @@ that passes one fails there); the fixers pick the final names and adjust them he
 # Defect 3: the most sessions one client address may hold, however it got them.
 FLAG_MAX_SESSIONS_PER_CLIENT = "--max_sessions_per_client"
 # Defect 6: lookups in flight per worker; over it a CONNECT gets 04, a datagram a counted drop.
-FLAG_MAX_LOOKUPS_PER_WORKER = "--max_lookups_per_worker"
+FLAG_MAX_LOOKUPS_PER_WORKER = "--dns_max_in_flight"
 # Defect 12: process-wide bytes held in UDP reassembly and queues behind lookups.
 FLAG_UDP_MEMORY_BUDGET = "--udp_memory_budget"  # a byte count, e.g. 4194304
 # Defect 12: the most UDP associations one client address may hold.

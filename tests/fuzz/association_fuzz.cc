@@ -2,9 +2,12 @@
 // deny list, domain routing and its queue caps, the reply policy) on a sequence of client
 // datagrams, lookup completions, sends, remote datagrams and clock steps, checked against a small
 // model: which datagrams are admitted and which drop counter each refusal lands in, that no send
-// goes to a denied address, that lookup completions never release more than the queue caps, and
-// which remotes may answer. A second mode checks RemoteAdmission's bounded memory against an LRU
-// model with a small capacity.
+// goes to a refused destination (udp/destination.h: unspecified, the proxy's own endpoint, the
+// deny list) and a name resolving to a mix goes to an allowed address, that lookup completions
+// never release more than the queue caps, that a refused ("busy") lookup is not remembered, that
+// the memory budget's charge always equals what the association holds and stays within the
+// limit, and which remotes may answer. A second mode checks RemoteAdmission's bounded memory
+// against an LRU model with a small capacity.
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include <algorithm>
@@ -13,6 +16,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <list>
+#include <memory>
 #include <optional>
 #include <set>
 #include <span>
@@ -22,6 +26,8 @@
 #include "protocol/address.h"
 #include "protocol/udp_header.h"
 #include "udp/association.h"
+#include "udp/budget.h"
+#include "udp/destination.h"
 #include "udp/endpoint.h"
 #include "udp/policy.h"
 
@@ -38,9 +44,25 @@ void Check(bool condition) {
 const u::IpAddress kPeer(p::Ipv4{127, 0, 0, 1});
 
 bool Denied(const u::IpAddress& ip) { return ip.v4() && (*ip.v4())[0] == 10; }
+constexpr std::uint16_t kListenPort = 1003;  // the proxy's own port in the model
+bool Loopback(const u::IpAddress& ip) {
+  return ip.v4() ? (*ip.v4())[0] == 127
+                 : *ip.v6() == p::Ipv6{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+}
+bool Unspecified(const u::IpAddress& ip) {
+  return ip.v4() ? (*ip.v4())[0] == 0 : *ip.v6() == p::Ipv6{};
+}
+// The model of DestinationPolicy::Decide != kAllow.
+bool Refused(const u::Endpoint& e) {
+  return Unspecified(e.ip) || (e.port == kListenPort && Loopback(e.ip)) || Denied(e.ip);
+}
 
 u::IpAddress PickIp(FuzzedDataProvider& in) {
-  switch (in.ConsumeIntegralInRange<int>(0, 4)) {
+  switch (in.ConsumeIntegralInRange<int>(0, 6)) {
+    case 5:
+      return u::IpAddress(p::Ipv4{0, 0, 0, 0});
+    case 6:
+      return u::IpAddress(p::Ipv6{});
     case 0:
       return kPeer;
     case 1:
@@ -93,7 +115,16 @@ void FuzzAssociation(FuzzedDataProvider& in) {
   options.names.max_names = in.ConsumeIntegralInRange<std::size_t>(1, 4);
   options.names.max_queued = in.ConsumeIntegralInRange<std::size_t>(1, 6);
   options.names.max_queued_bytes = in.ConsumeIntegralInRange<std::size_t>(0, 400);
-  options.denied = Denied;
+  auto destinations = std::make_shared<u::DestinationPolicy>();
+  destinations->denied.push_back(u::IpPrefix{u::IpAddress(p::Ipv4{10, 0, 0, 0}), 8});
+  destinations->listen_ports.insert(kListenPort);
+  if (in.ConsumeBool()) options.destinations = destinations;
+  const bool full_policy = options.destinations != nullptr;
+  u::MemoryBudget budget(in.ConsumeIntegralInRange<std::size_t>(0, 1000));
+  if (in.ConsumeBool()) options.memory_budget = &budget;
+  auto refused = [full_policy](const u::Endpoint& e) {
+    return full_policy ? Refused(e) : Unspecified(e.ip);
+  };
   const p::Address requested = PickDestination(in);
   const std::size_t max_bytes = options.reassembly.max_bytes;
   const std::size_t max_queued = options.names.max_queued;
@@ -112,7 +143,7 @@ void FuzzAssociation(FuzzedDataProvider& in) {
   std::chrono::steady_clock::time_point now{};
 
   auto send = [&](const u::Endpoint& target, std::size_t bytes) {
-    Check(!Denied(target.ip));
+    Check(!refused(target));
     association.Sent(target, bytes);
     if (std::find(sent.begin(), sent.end(), target) == sent.end()) sent.push_back(target);
   };
@@ -131,18 +162,31 @@ void FuzzAssociation(FuzzedDataProvider& in) {
         std::string name = *it;
         lookups.erase(it);
         std::vector<u::IpAddress> answers;
-        int n = in.ConsumeIntegralInRange<int>(0, 2);
+        int n = in.ConsumeIntegralInRange<int>(0, 3);
         for (int i = 0; i < n; ++i) answers.push_back(PickIp(in));
-        std::vector<u::Association::Outbound> out = association.Resolved(name, answers, now);
+        const bool busy = in.ConsumeIntegralInRange<int>(0, 3) == 0;
+        std::vector<u::Association::Outbound> out = association.Resolved(name, answers, now, busy);
         Check(out.size() <= max_queued);
+        // The address cached: the first one allowed by the port-free rules, else the first.
+        std::optional<u::IpAddress> chosen;
+        for (const auto& ip : answers) {
+          if (!refused(u::Endpoint{ip, 0})) {
+            chosen = ip;
+            break;
+          }
+        }
+        if (!chosen && !answers.empty()) chosen = answers.front();
         std::size_t bytes = 0;
         for (const auto& o : out) {
           bytes += o.payload.size();
-          Check(!answers.empty() && o.target.ip == answers.front());
+          Check(!busy && chosen && o.target.ip == *chosen);
           send(o.target, o.payload.size());
         }
         Check(bytes <= max_queued_bytes);
-        if (answers.empty() || Denied(answers.front())) Check(out.empty());
+        if (busy || answers.empty()) Check(out.empty());
+        if (!busy) {
+          Check(association.counters().drop(u::Drop::kDnsBusy) == before.drop(u::Drop::kDnsBusy));
+        }
         break;
       }
       case 2: {  // a remote answers
@@ -217,6 +261,14 @@ void FuzzAssociation(FuzzedDataProvider& in) {
     }
     Check(total_after <= total_before + max_queued + 1);
     Check(association.counters().dgrams_up >= before.dgrams_up);
+    // The charge follows what is held, exactly, and never passes the budget.
+    Check(association.charged_bytes() == association.held_bytes());
+    if (options.memory_budget) {
+      Check(budget.used() == association.held_bytes());
+      Check(budget.used() <= budget.limit());
+    } else {
+      Check(budget.used() == 0);
+    }
   }
 }
 

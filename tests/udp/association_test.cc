@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -210,7 +211,10 @@ class DeniedTest : public AssociationTest {
  protected:
   static AssociationOptions DenyTen() {
     AssociationOptions options;
-    options.denied = [](const IpAddress& ip) { return ip.is_v4() && (*ip.v4())[0] == 10; };
+    auto policy = std::make_shared<DestinationPolicy>();
+    policy->denied.push_back(IpPrefix{IpAddress(protocol::Ipv4{10, 0, 0, 0}), 8});
+    policy->listen_ports.insert(1080);
+    options.destinations = policy;
     return options;
   }
   DeniedTest() : AssociationTest(protocol::Address{}, DenyTen()) {}
@@ -227,6 +231,100 @@ TEST_F(DeniedTest, DeniedTargetsAreDroppedWhetherNamedOrResolved) {
   EXPECT_EQ(FromClient(Datagram(Ip4(127, 0, 0, 9, 53), "ok")).kind, Kind::kSend);
 }
 
+TEST_F(DeniedTest, UnspecifiedAndOwnEndpointsAreDropped) {
+  EXPECT_EQ(FromClient(Datagram(Ip4(0, 0, 0, 0, 9), "a")).kind, Kind::kNone);
+  EXPECT_EQ(FromClient(Datagram(protocol::Address{protocol::Ipv6{}, 9}, "b")).kind, Kind::kNone);
+  EXPECT_EQ(FromClient(Datagram(Ip4(127, 0, 0, 1, 1080), "c")).kind, Kind::kNone);
+  EXPECT_EQ(association_.counters().drop(Drop::kDenied), 3u);
+  EXPECT_EQ(FromClient(Datagram(Ip4(127, 0, 0, 1, 1081), "d")).kind, Kind::kSend);
+}
+
+TEST_F(DeniedTest, NameResolvingToAMixIsSentToAnAllowedAddress) {
+  const protocol::Address dst{std::string("mix.test"), 53};
+  ASSERT_EQ(FromClient(Datagram(dst, "y")).kind, Kind::kResolve);
+  auto out = association_.Resolved(
+      "mix.test",
+      {IpAddress(protocol::Ipv4{0, 0, 0, 0}), IpAddress(protocol::Ipv4{10, 1, 1, 1}),
+       IpAddress(protocol::Ipv4{127, 0, 0, 7})},
+      now_);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].target, (Endpoint{IpAddress(protocol::Ipv4{127, 0, 0, 7}), 53}));
+  Association::Step step = FromClient(Datagram(dst, "z"));
+  ASSERT_EQ(step.kind, Kind::kSend);  // cached: the allowed address
+  EXPECT_EQ(step.target, out[0].target);
+}
+
+TEST_F(AssociationTest, NameResolvingOnlyToUnspecifiedIsDeniedWithoutAPolicy) {
+  const protocol::Address dst{std::string("zero.test"), 53};
+  ASSERT_EQ(FromClient(Datagram(dst, "y")).kind, Kind::kResolve);
+  EXPECT_TRUE(
+      association_.Resolved("zero.test", {IpAddress(protocol::Ipv4{0, 0, 0, 0})}, now_).empty());
+  EXPECT_EQ(FromClient(Datagram(dst, "z")).kind, Kind::kNone);
+  EXPECT_EQ(association_.counters().drop(Drop::kDenied), 2u);
+}
+
+TEST_F(AssociationTest, BusyLookupIsDroppedAndNotRememberedAsNotFound) {
+  const protocol::Address dst{std::string("busy.test"), 53};
+  ASSERT_EQ(FromClient(Datagram(dst, "a")).kind, Kind::kResolve);
+  ASSERT_EQ(FromClient(Datagram(dst, "b")).kind, Kind::kNone);  // queued behind it
+  EXPECT_TRUE(association_.Resolved("busy.test", {}, now_, /*busy=*/true).empty());
+  EXPECT_EQ(association_.counters().drop(Drop::kDnsBusy), 2u);
+  EXPECT_EQ(association_.counters().drop(Drop::kUnresolved), 0u);
+  EXPECT_EQ(association_.held_bytes(), 0u);
+  // The next datagram tries again instead of being dropped as unresolved.
+  EXPECT_EQ(FromClient(Datagram(dst, "c")).kind, Kind::kResolve);
+}
+
+TEST(AssociationBudgetTest, FragmentsAndQueuedDatagramsAreChargedExactly) {
+  MemoryBudget budget(8192);
+  {
+    AssociationOptions options;
+    options.memory_budget = &budget;
+    Association a(kClientIp, protocol::Address{}, options);
+    SteadyTime now{};
+    const std::string chunk(3000, 'x');
+    auto frag1 = Datagram(Ip4(10, 0, 0, 1, 53), chunk, 1);
+    EXPECT_EQ(a.FromClient(kClient, frag1, now).kind, Kind::kNone);
+    EXPECT_EQ(budget.used(), a.held_bytes());
+    EXPECT_GE(budget.used(), 3000u);
+    auto frag2 = Datagram(Ip4(10, 0, 0, 1, 53), chunk, 2);
+    EXPECT_EQ(a.FromClient(kClient, frag2, now).kind, Kind::kNone);
+    EXPECT_EQ(budget.used(), a.held_bytes());
+    // A third would need more than the 8 KiB: dropped and counted, the charge unchanged.
+    auto frag3 = Datagram(Ip4(10, 0, 0, 1, 53), chunk, 3);
+    const std::size_t before = budget.used();
+    EXPECT_EQ(a.FromClient(kClient, frag3, now).kind, Kind::kNone);
+    EXPECT_EQ(a.counters().drop(Drop::kBudget), 1u);
+    EXPECT_EQ(budget.used(), before);
+    // A standalone datagram abandons the queue: the charge goes back.
+    auto whole = Datagram(Ip4(10, 0, 0, 1, 53), "x");
+    EXPECT_EQ(a.FromClient(kClient, whole, now).kind, Kind::kSend);
+    EXPECT_EQ(budget.used(), 0u);
+    // Datagrams queued behind a lookup are charged until it completes.
+    const protocol::Address dst{std::string("slow.test"), 53};
+    auto named = Datagram(dst, chunk);
+    EXPECT_EQ(a.FromClient(kClient, named, now).kind, Kind::kResolve);
+    EXPECT_EQ(budget.used(), 3000u);
+    EXPECT_EQ(a.FromClient(kClient, named, now).kind, Kind::kNone);
+    EXPECT_EQ(budget.used(), 6000u);
+    EXPECT_EQ(a.FromClient(kClient, named, now).kind, Kind::kNone);  // over: dropped
+    EXPECT_EQ(a.counters().drop(Drop::kBudget), 2u);
+    EXPECT_EQ(budget.used(), 6000u);
+    EXPECT_EQ(a.Resolved("slow.test", {IpAddress(protocol::Ipv4{10, 0, 0, 2})}, now).size(), 2u);
+    EXPECT_EQ(budget.used(), 0u);
+    // A cached name holds nothing, so the budget does not stop it even when it is used up.
+    Charge hog(&budget);
+    ASSERT_TRUE(hog.TryResize(budget.limit()));
+    EXPECT_EQ(a.FromClient(kClient, named, now).kind, Kind::kSend);
+    EXPECT_EQ(a.counters().drop(Drop::kBudget), 2u);
+    hog.Set(0);
+    // Held at destruction: given back.
+    EXPECT_EQ(a.FromClient(kClient, frag1, now).kind, Kind::kNone);
+    EXPECT_GT(budget.used(), 0u);
+  }
+  EXPECT_EQ(budget.used(), 0u);
+}
+
 TEST_F(AssociationTest, LogFieldsNameEveryCounter) {
   SendToTarget("a");
   FromClient({1, 2, 3});
@@ -235,7 +333,8 @@ TEST_F(AssociationTest, LogFieldsNameEveryCounter) {
   EXPECT_EQ(fields,
             " dgrams_up=1 dgrams_down=1 drop_foreign=0 drop_wrong_port=0 drop_malformed=1"
             " drop_fragment=0 drop_denied=0 drop_unresolved=0 drop_queue_full=0"
-            " drop_unsolicited=0 drop_too_big=0 drop_send_error=0 frags=0 reassembled=0"
+            " drop_unsolicited=0 drop_too_big=0 drop_send_error=0 drop_budget=0"
+            " drop_dns_busy=0 frags=0 reassembled=0"
             " frag_abandoned=0 frag_timeout=0");
 }
 
