@@ -25,6 +25,10 @@ struct Config : session::Settings {
   std::size_t max_sessions = 10000;
   std::vector<std::string> dns_servers;
   absl::Duration dns_timeout = absl::Seconds(5);
+  // Admission (session/admission.h): descriptors sessions may charge (RLIMIT_NOFILE less a
+  // reserve; 0: unlimited) and the RFC 1929 guessing throttle.
+  std::int64_t descriptor_budget = 0;
+  session::ThrottleOptions auth_throttle;
 };
 
 // Whole-configuration checks: the open-proxy safety rule, ranges and minimums.

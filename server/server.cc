@@ -37,15 +37,18 @@ Server::Server(Config config) : config_(std::move(config)) {}
 
 Server::~Server() {
   for (auto& worker : workers_) worker->Stop();
-  workers_.clear();
+  workers_.clear();  // before the admission tables they use
 }
 
 absl::Status Server::Start() {
   // Worker 0 binds the configured endpoints (port 0 becomes a real port); the other workers bind
   // the same ports with SO_REUSEPORT so the kernel spreads connections across them.
   std::vector<asio::ip::tcp::endpoint> endpoints = config_.listen;
+  admission_ = std::make_unique<session::Admission>(
+      config_.descriptor_budget > 0 ? config_.descriptor_budget : (std::int64_t{1} << 40),
+      config_.auth_throttle);
   for (int i = 0; i < config_.workers; ++i) {
-    auto worker = std::make_unique<Worker>(config_, i, sessions_);
+    auto worker = std::make_unique<Worker>(config_, i, sessions_, admission_.get());
     if (absl::Status s = worker->Listen(endpoints); !s.ok()) return s;
     if (i == 0) {
       auto bound = worker->LocalEndpoints();
@@ -74,8 +77,19 @@ asio::awaitable<void> Server::AsyncShutDown() {
       absl::ToChronoNanoseconds(config_.shutdown_grace));
 }
 
+asio::awaitable<void> Server::AsyncFlushWarnings() {
+  while (!stop_flushing_) {
+    flush_timer_.expires_after(std::chrono::seconds(1));
+    co_await net::AsyncWait(flush_timer_);
+    net::FlushRateLimitedWarnings();
+  }
+}
+
 void Server::RunUntilSignalled() {
-  asio::co_spawn(signal_io_, AsyncShutDown(), [](const std::exception_ptr& e) {
+  asio::co_spawn(signal_io_, AsyncFlushWarnings(), asio::detached);
+  asio::co_spawn(signal_io_, AsyncShutDown(), [this](const std::exception_ptr& e) {
+    stop_flushing_ = true;  // signal_io_ runs on this thread only
+    flush_timer_.cancel();
     if (e) std::rethrow_exception(e);
   });
   signal_io_.run();

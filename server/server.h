@@ -27,6 +27,8 @@ class Server {
  private:
   // The signal, the drain and the second signal, as one coroutine on signal_io_.
   asio::awaitable<void> AsyncShutDown();
+  // Writes the rate-limited warnings' summaries (net/log.h) about once a second until stopped.
+  asio::awaitable<void> AsyncFlushWarnings();
 
   Config config_;
   SessionCounter sessions_;
@@ -34,6 +36,10 @@ class Server {
   // after `listening on` must start a graceful stop, not kill the process by default action.
   asio::io_context signal_io_{1};
   asio::signal_set signals_{signal_io_, SIGINT, SIGTERM};
+  // Admission (session/admission.h): shared by every worker; outlives them (declared before).
+  std::unique_ptr<session::Admission> admission_;
+  asio::steady_timer flush_timer_{signal_io_};
+  bool stop_flushing_ = false;
   std::vector<std::unique_ptr<Worker>> workers_;
 };
 

@@ -16,6 +16,7 @@
 #include "net/parse.h"
 #include "net/port_range.h"
 #include "relay/pools.h"
+#include "session/admission.h"
 #include "session/credentials.h"
 #include "udp/policy.h"
 
@@ -38,6 +39,11 @@ struct Settings {
   udp::ReplyPolicy udp_reply_policy = udp::ReplyPolicy::kRestricted;
   absl::Duration udp_reassembly_timeout = absl::Seconds(5);
   absl::Duration udp_idle_timeout = absl::Minutes(5);
+  // Admission (session/admission.h; 0: no cap).
+  std::size_t max_sessions_per_client = 256;
+  std::size_t max_associations_per_client = 16;
+  std::size_t max_handshakes = 0;
+  int connect_max_attempts_in_flight = 4;
 
   // True when `address` is denied by --deny_destinations (answered with REP 02).
   bool IsDenied(const asio::ip::address& address) const;
@@ -62,6 +68,10 @@ struct Context {
   dns::Resolver& resolver;
   std::atomic<std::size_t>& active_sessions;
   relay::Pools pools;
+  // Admission (session/admission.h): the process-wide tables (null in tests without a server)
+  // and this worker's handshakes in progress.
+  Admission* admission = nullptr;
+  HandshakeRegistry handshakes;
 
  private:
   std::optional<net::PortPicker> bind_ports_;
