@@ -64,11 +64,11 @@ class Session {
 
  private:
   Context& context_;
+  Admitted admitted_;  // declared before client_: released after the socket is closed
   asio::ip::tcp::socket client_;
   asio::ip::tcp::endpoint client_endpoint_;
   std::vector<std::uint8_t> early_data_;
   AccessRecord record_;
-  Admitted admitted_;
 };
 
 // Runs a whole session: handshake (listed in context.handshakes while it runs, so it can be shed),
