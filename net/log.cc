@@ -32,8 +32,8 @@ char LevelLetter(LogLevel level) {
 }
 
 // Every live RateLimitedWarning, for FlushRateLimitedWarnings.
-absl::Mutex g_sites_mu;
-std::vector<RateLimitedWarning*>& Sites() ABSL_EXCLUSIVE_LOCKS_REQUIRED(g_sites_mu) {
+std::mutex g_sites_mu;
+std::vector<RateLimitedWarning*>& Sites() {
   static auto* sites = new std::vector<RateLimitedWarning*>();
   return *sites;
 }
@@ -73,12 +73,12 @@ void LogLine(LogLevel level, absl::string_view text) {
 RateLimitedWarning::RateLimitedWarning(absl::string_view site, absl::string_view verb,
                                        absl::string_view noun, int burst, absl::Duration interval)
     : site_(site), verb_(verb), noun_(noun), burst_(burst), interval_(interval) {
-  absl::MutexLock lock(&g_sites_mu);
+  std::lock_guard<std::mutex> lock(g_sites_mu);
   Sites().push_back(this);
 }
 
 RateLimitedWarning::~RateLimitedWarning() {
-  absl::MutexLock lock(&g_sites_mu);
+  std::lock_guard<std::mutex> lock(g_sites_mu);
   auto& sites = Sites();
   sites.erase(absl::c_find(sites, this));
 }
@@ -98,7 +98,7 @@ std::string RateLimitedWarning::TakeSummaryLocked(absl::Time now) {
 }
 
 std::string RateLimitedWarning::TakeSummary(absl::Time now) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   // A window with nothing suppressed stays open (it is reset by the next event).
   if (suppressed_ == 0) return "";
   return TakeSummaryLocked(now);
@@ -108,7 +108,7 @@ bool RateLimitedWarning::Admit(absl::Time now) {
   std::string summary;
   bool log = false;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     summary = TakeSummaryLocked(now);  // starts a new window when the old one ended
     if (logged_ < burst_) {
       ++logged_;
@@ -128,7 +128,7 @@ void RateLimitedWarning::Flush(absl::Time now) {
 
 void FlushRateLimitedWarnings() {
   const absl::Time now = absl::Now();
-  absl::MutexLock lock(&g_sites_mu);
+  std::lock_guard<std::mutex> lock(g_sites_mu);
   for (RateLimitedWarning* site : Sites()) site->Flush(now);
 }
 

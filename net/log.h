@@ -4,13 +4,12 @@
 #define SOCKS5_NET_LOG_H_
 
 #include <cstdint>
+#include <mutex>
 #include <string>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 
@@ -78,17 +77,17 @@ class RateLimitedWarning {
   std::string TakeSummary(absl::Time now);
 
  private:
-  std::string TakeSummaryLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::string TakeSummaryLocked(absl::Time now);
 
   const std::string site_;
   const std::string verb_;
   const std::string noun_;
   const int burst_;
   const absl::Duration interval_;
-  absl::Mutex mu_;
-  absl::Time window_start_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
-  int logged_ ABSL_GUARDED_BY(mu_) = 0;
-  std::int64_t suppressed_ ABSL_GUARDED_BY(mu_) = 0;
+  std::mutex mu_;
+  absl::Time window_start_ = absl::InfinitePast();
+  int logged_ = 0;
+  std::int64_t suppressed_ = 0;
 };
 
 // Writes every site's due summary (the server calls this periodically).

@@ -27,7 +27,7 @@ ClientKey PrefixKeyFor(const asio::ip::address& address) {
 // --- ClientTable ------------------------------------------------------------------------------
 
 bool ClientTable::TryAcquire(const ClientKey& key, ClientKind kind, std::size_t cap) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   // A refusal means the address holds `cap` > 0 already, so no empty entry is ever left.
   std::size_t& n = counts_[key][static_cast<int>(kind)];
   if (cap != 0 && n >= cap) return false;
@@ -36,7 +36,7 @@ bool ClientTable::TryAcquire(const ClientKey& key, ClientKind kind, std::size_t 
 }
 
 void ClientTable::Release(const ClientKey& key, ClientKind kind) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   auto it = counts_.find(key);
   if (it == counts_.end()) return;
   std::size_t& n = it->second[static_cast<int>(kind)];
@@ -45,13 +45,13 @@ void ClientTable::Release(const ClientKey& key, ClientKind kind) {
 }
 
 std::size_t ClientTable::Count(const ClientKey& key, ClientKind kind) const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   auto it = counts_.find(key);
   return it == counts_.end() ? 0 : it->second[static_cast<int>(kind)];
 }
 
 std::size_t ClientTable::addresses() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return counts_.size();
 }
 
@@ -173,7 +173,7 @@ void AuthThrottle::Decay(State& state, absl::Time now) const {
 
 absl::Duration AuthThrottle::Admit(const ClientKey& key, absl::Time now) {
   if (options_.free_failures <= 0) return absl::ZeroDuration();
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   auto it = states_.find(key);
   if (it == states_.end()) return absl::ZeroDuration();
   State& state = it->second;
@@ -202,7 +202,7 @@ void AuthThrottle::MakeRoomLocked(absl::Time now) {
 
 void AuthThrottle::RecordFailure(const ClientKey& key, absl::Time now) {
   if (options_.free_failures <= 0) return;
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   auto it = states_.find(key);
   if (it == states_.end()) {
     MakeRoomLocked(now);
@@ -213,7 +213,7 @@ void AuthThrottle::RecordFailure(const ClientKey& key, absl::Time now) {
 }
 
 std::size_t AuthThrottle::tracked() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return states_.size();
 }
 

@@ -33,11 +33,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <list>
+#include <mutex>
 #include <optional>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "asio.hpp"
 
@@ -61,8 +60,8 @@ class ClientTable {
   std::size_t addresses() const;  // entries held (an address holding nothing is removed)
 
  private:
-  mutable absl::Mutex mu_;
-  absl::flat_hash_map<ClientKey, std::array<std::size_t, 2>> counts_ ABSL_GUARDED_BY(mu_);
+  mutable std::mutex mu_;
+  absl::flat_hash_map<ClientKey, std::array<std::size_t, 2>> counts_;
 };
 
 // One counted session or association; releases it when destroyed. Movable.
@@ -201,11 +200,11 @@ class AuthThrottle {
     absl::Time next_slot = absl::InfinitePast();  // when the next queued attempt may be checked
   };
   void Decay(State& state, absl::Time now) const;
-  void MakeRoomLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void MakeRoomLocked(absl::Time now);
 
   const ThrottleOptions options_;
-  mutable absl::Mutex mu_;
-  absl::flat_hash_map<ClientKey, State> states_ ABSL_GUARDED_BY(mu_);
+  mutable std::mutex mu_;
+  absl::flat_hash_map<ClientKey, State> states_;
 };
 
 // Charges `n` descriptors for a command, logging (rate-limited) when the budget is spent; the
