@@ -3,11 +3,15 @@
 #ifndef SOCKS5_NET_LOG_H_
 #define SOCKS5_NET_LOG_H_
 
+#include <cstdint>
+#include <mutex>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 
 namespace socks5::net {
 
@@ -44,6 +48,55 @@ void LogError(const absl::FormatSpec<Args...>& format, const Args&... args) {
 // Every log call that prints such bytes passes them through here (or through
 // protocol::Address::ToString, which escapes names the same way).
 std::string LogSafe(absl::string_view bytes);
+// --- Rate-limited warnings --------------------------------------------------------------------
+// For warnings about repeated events a stranger can cause (a refused or shed connection): each
+// call site owns one static RateLimitedWarning. In every `interval` the first `burst` lines are
+// logged; the rest are only counted, and when the interval has ended one summary line says how
+// many were not logged: "<site>: refused 2990 connections in the last 5s (not logged one by
+// one)". Summaries are written by the next Warn() at the site or by FlushRateLimitedWarnings(),
+// which the server calls about once a second, so a burst that stops is still summarised.
+// Thread-safe (one mutex per site; never on the data path: only refusals call it).
+class RateLimitedWarning {
+ public:
+  // `site`: what the summary starts with ("max_sessions"); `verb` and `noun` name the suppressed
+  // events ("refused", "connections").
+  RateLimitedWarning(absl::string_view site, absl::string_view verb, absl::string_view noun,
+                     int burst = 5, absl::Duration interval = absl::Seconds(5));
+  ~RateLimitedWarning();
+  RateLimitedWarning(const RateLimitedWarning&) = delete;
+  RateLimitedWarning& operator=(const RateLimitedWarning&) = delete;
+
+  template <typename... Args>
+  void Warn(const absl::FormatSpec<Args...>& format, const Args&... args) {
+    if (Admit(absl::Now()) && LogEnabled(LogLevel::kWarning)) {
+      LogLine(LogLevel::kWarning, absl::StrFormat(format, args...));
+    }
+  }
+
+  // The decision, with the clock passed in (unit-tested): true when this event's line is to be
+  // logged; false when it is counted for the summary. May log a due summary first.
+  bool Admit(absl::Time now);
+  // Logs the summary when the interval has ended with suppressed events.
+  void Flush(absl::Time now);
+  // The summary line Flush would write now, and resets the window; empty when none is due.
+  std::string TakeSummary(absl::Time now);
+
+ private:
+  std::string TakeSummaryLocked(absl::Time now);
+
+  const std::string site_;
+  const std::string verb_;
+  const std::string noun_;
+  const int burst_;
+  const absl::Duration interval_;
+  std::mutex mu_;
+  absl::Time window_start_ = absl::InfinitePast();
+  int logged_ = 0;
+  std::int64_t suppressed_ = 0;
+};
+
+// Writes every site's due summary (the server calls this periodically).
+void FlushRateLimitedWarnings();
 
 }  // namespace socks5::net
 

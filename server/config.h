@@ -29,6 +29,10 @@ struct Config : session::Settings {
   std::size_t dns_max_in_flight = 1000;       // dns::ResolverOptions::max_in_flight, per worker
   std::size_t dns_queries_per_channel = 100;  // dns::ResolverOptions::queries_per_channel
   std::size_t udp_memory_budget = 64 << 20;   // bytes, all workers (udp::MemoryBudget)
+  // Admission (session/admission.h): descriptors sessions may charge (RLIMIT_NOFILE less a
+  // reserve; 0: unlimited) and the RFC 1929 guessing throttle.
+  std::int64_t descriptor_budget = 0;
+  session::ThrottleOptions auth_throttle;
 };
 
 // Whole-configuration checks: the open-proxy safety rule, ranges and minimums.

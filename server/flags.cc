@@ -37,9 +37,35 @@ ABSL_FLAG(absl::Duration, idle_timeout, absl::Minutes(5),
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
           "On SIGTERM/SIGINT: stop accepting, let open sessions finish for this long, then close.");
 ABSL_FLAG(int64_t, max_sessions, 0,
-          "Most sessions open at once; further connections are closed at accept. 0: as many as "
-          "the descriptor limit allows (RLIMIT_NOFILE, raised to its hard limit, less a reserve, "
-          "halved: a relayed session holds two sockets).");
+          "Most sessions open at once; further connections are closed at accept. 0: half the "
+          "descriptor budget (RLIMIT_NOFILE, raised to its hard limit, less a reserve for "
+          "listeners, resolvers and the loops): a relayed session holds two sockets. Whatever "
+          "this says, sessions are also bounded by the descriptor budget itself.");
+// Admission (session/admission.h).
+ABSL_FLAG(int64_t, max_sessions_per_client, 256,
+          "Most sessions one client address may hold, however it opened them; further "
+          "connections from it are closed at accept (0: no cap). 256: a NAT'd office or a "
+          "carrier-grade NAT shares one address (a browser alone opens dozens of connections), "
+          "while one address still cannot take more than a few percent of the default limits.");
+ABSL_FLAG(int64_t, max_associations_per_client, 16,
+          "Most UDP associations one client address may hold (each holds four descriptors and up "
+          "to ~200 KiB of buffers); further UDP ASSOCIATE requests get REP 02 (0: no cap). An "
+          "application needs one; 16 leaves room for several users behind one NAT.");
+ABSL_FLAG(int64_t, max_handshakes, 0,
+          "Most connections in their handshake (negotiation, RFC 1929, request) at once; a new "
+          "connection at this cap closes the oldest handshake, so idle unauthenticated sockets "
+          "cannot lock clients out. 0: half of --max_sessions (the other half is always left for "
+          "sessions past their handshake).");
+ABSL_FLAG(int, connect_max_attempts_in_flight, 4,
+          "Most Happy Eyeballs connection attempts one CONNECT keeps in flight (a further one "
+          "starts when one fails). 4: RFC 8305 staggers attempts 250 ms apart, so a name with "
+          "many dead addresses cannot make one CONNECT hold one socket per address.");
+ABSL_FLAG(int, auth_failures_before_delay, 5,
+          "RFC 1929 failures one client address (IPv6: its /64) may have before each further "
+          "attempt from it waits (50 ms, doubling per failure up to --auth_max_delay; one failure "
+          "is forgotten per 10 s). 0: no throttle.");
+ABSL_FLAG(absl::Duration, auth_max_delay, absl::Seconds(2),
+          "The longest an RFC 1929 attempt from a throttled address waits before it is checked.");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error.");
 ABSL_FLAG(std::string, dns_servers, "",
           "Comma-separated DNS servers IP[:PORT] (IPv6 as [IP]:PORT) instead of the system's "
@@ -89,11 +115,15 @@ std::vector<std::string> SplitList(const std::string& text) {
   return absl::StrSplit(text, ',', absl::SkipWhitespace());
 }
 
-// Raises the soft descriptor limit to the hard one and returns how many relayed sessions fit:
-// two sockets each, with a reserve for listeners, resolvers, BIND and UDP sockets.
-int64_t SessionsForDescriptorLimit() {
+// Raises the soft descriptor limit to the hard one and returns the descriptors sessions may
+// charge (session/admission.h): the limit less a reserve for what is not a session's: stdio,
+// the signal loop, and per worker its epoll and eventfd, its listeners, its resolver's sockets
+// and the reserve descriptor of the acceptor.
+int64_t DescriptorBudget(int workers, std::size_t listeners) {
+  const int64_t reserve =
+      64 + static_cast<int64_t>(workers) * (24 + static_cast<int64_t>(listeners));
   rlimit limit{};
-  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return 1000;
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return 2000;
   if (limit.rlim_cur < limit.rlim_max) {
     limit.rlim_cur = limit.rlim_max;
     setrlimit(RLIMIT_NOFILE, &limit);
@@ -101,7 +131,7 @@ int64_t SessionsForDescriptorLimit() {
   }
   int64_t descriptors =
       limit.rlim_cur == RLIM_INFINITY ? 1 << 20 : static_cast<int64_t>(limit.rlim_cur);
-  return std::max<int64_t>(16, (descriptors - 256) / 2);
+  return std::max<int64_t>(32, descriptors - reserve);
 }
 
 // An optional LO-HI flag; `name` for the message.
@@ -113,6 +143,34 @@ absl::Status PortRangeFlag(const std::string& text, const char* name,
     return absl::InvalidArgumentError(absl::StrCat("--", name, ": ", parsed.status().message()));
   }
   out = *parsed;
+  return absl::OkStatus();
+}
+
+// The admission flags (session/admission.h); after --max_sessions.
+absl::Status BuildAdmissionFlags(Config& config) {
+  const int64_t per_client = absl::GetFlag(FLAGS_max_sessions_per_client);
+  const int64_t associations = absl::GetFlag(FLAGS_max_associations_per_client);
+  const int64_t handshakes = absl::GetFlag(FLAGS_max_handshakes);
+  const int attempts = absl::GetFlag(FLAGS_connect_max_attempts_in_flight);
+  const int free_failures = absl::GetFlag(FLAGS_auth_failures_before_delay);
+  if (per_client < 0 || associations < 0 || handshakes < 0 || free_failures < 0) {
+    return absl::InvalidArgumentError(
+        "--max_sessions_per_client, --max_associations_per_client, --max_handshakes and "
+        "--auth_failures_before_delay must not be negative");
+  }
+  if (attempts < 1) {
+    return absl::InvalidArgumentError("--connect_max_attempts_in_flight must be at least 1");
+  }
+  config.max_sessions_per_client = static_cast<std::size_t>(per_client);
+  config.max_associations_per_client = static_cast<std::size_t>(associations);
+  config.max_handshakes = handshakes != 0 ? static_cast<std::size_t>(handshakes)
+                                          : std::max<std::size_t>(1, config.max_sessions / 2);
+  config.connect_max_attempts_in_flight = attempts;
+  config.auth_throttle.free_failures = free_failures;
+  config.auth_throttle.max_delay = absl::GetFlag(FLAGS_auth_max_delay);
+  if (config.auth_throttle.max_delay < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--auth_max_delay must not be negative");
+  }
   return absl::OkStatus();
 }
 
@@ -139,9 +197,10 @@ absl::Status BuildProcessFlags(Config& config) {
   config.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
   int64_t max_sessions = absl::GetFlag(FLAGS_max_sessions);
   if (max_sessions < 0) return absl::InvalidArgumentError("--max_sessions must not be negative");
-  if (max_sessions == 0) max_sessions = SessionsForDescriptorLimit();
+  config.descriptor_budget = DescriptorBudget(config.workers, config.listen.size());
+  if (max_sessions == 0) max_sessions = config.descriptor_budget / 2;
   config.max_sessions = static_cast<std::size_t>(max_sessions);
-  return absl::OkStatus();
+  return BuildAdmissionFlags(config);
 }
 
 // --dns_servers, --dns_timeout and --deny_destinations.

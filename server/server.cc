@@ -68,7 +68,7 @@ Server::Server(Config config)
 
 Server::~Server() {
   for (auto& worker : workers_) worker->Stop();
-  workers_.clear();
+  workers_.clear();  // before the admission tables they use
   ClearAndIgnore(ignored_signals_, {SIGHUP, SIGUSR1});
 }
 
@@ -76,8 +76,11 @@ absl::Status Server::Start() {
   // Worker 0 binds the configured endpoints (port 0 becomes a real port); the other workers bind
   // the same ports with SO_REUSEPORT so the kernel spreads connections across them.
   std::vector<asio::ip::tcp::endpoint> endpoints = config_.listen;
+  admission_ = std::make_unique<session::Admission>(
+      config_.descriptor_budget > 0 ? config_.descriptor_budget : (std::int64_t{1} << 40),
+      config_.auth_throttle);
   for (int i = 0; i < config_.workers; ++i) {
-    auto worker = std::make_unique<Worker>(config_, i, sessions_);
+    auto worker = std::make_unique<Worker>(config_, i, sessions_, admission_.get());
     if (absl::Status s = worker->Listen(endpoints); !s.ok()) return s;
     if (i == 0) {
       auto bound = worker->LocalEndpoints();
@@ -118,15 +121,28 @@ asio::awaitable<void> Server::AsyncIgnoreSignals() {
   }
 }
 
+asio::awaitable<void> Server::AsyncFlushWarnings() {
+  while (!stop_flushing_) {
+    flush_timer_.expires_after(std::chrono::seconds(1));
+    co_await net::AsyncWait(flush_timer_);
+    net::FlushRateLimitedWarnings();
+  }
+}
+
 void Server::RunUntilSignalled() {
-  asio::co_spawn(signal_io_, AsyncIgnoreSignals(), [](const std::exception_ptr& e) {
+  auto rethrow = [](const std::exception_ptr& e) {
     if (e) std::rethrow_exception(e);
-  });
+  };
+  asio::co_spawn(signal_io_, AsyncIgnoreSignals(), rethrow);
+  asio::co_spawn(signal_io_, AsyncFlushWarnings(), rethrow);
   asio::co_spawn(signal_io_, AsyncShutDown(), [this](const std::exception_ptr& e) {
-    if (e) std::rethrow_exception(e);
-    // Stop the ignoring loop so run() returns; the set keeps catching the signals.
+    // Stop the ignoring loop and the summaries so run() returns (signal_io_ runs on this thread
+    // only); the set keeps catching the signals.
+    stop_flushing_ = true;
+    flush_timer_.cancel();
     std::error_code ignored;
     ignored_signals_.cancel(ignored);
+    if (e) std::rethrow_exception(e);
   });
   signal_io_.run();
   LogInfo("stopping with %d sessions open", sessions_.active.load());

@@ -29,6 +29,8 @@ class Server {
   asio::awaitable<void> AsyncShutDown();
   // Logs and ignores SIGHUP and SIGUSR1 until ignored_signals_ is cancelled.
   asio::awaitable<void> AsyncIgnoreSignals();
+  // Writes the rate-limited warnings' summaries (net/log.h) about once a second until stopped.
+  asio::awaitable<void> AsyncFlushWarnings();
 
   Config config_;
   SessionCounter sessions_;
@@ -40,6 +42,10 @@ class Server {
   // SIGHUP (an operator's "reload", which does not exist yet) and SIGUSR1: logged, never fatal.
   // main() ignores them before this set exists; ~Server ignores them again after it.
   asio::signal_set ignored_signals_{signal_io_, SIGHUP, SIGUSR1};
+  // Admission (session/admission.h): shared by every worker; outlives them (declared before).
+  std::unique_ptr<session::Admission> admission_;
+  asio::steady_timer flush_timer_{signal_io_};
+  bool stop_flushing_ = false;
   std::vector<std::unique_ptr<Worker>> workers_;
 };
 

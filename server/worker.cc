@@ -1,7 +1,12 @@
 #include "server/worker.h"
 
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <chrono>
+#include <limits>
 
 #include "absl/strings/str_cat.h"
 #include "net/address.h"
@@ -15,7 +20,6 @@ namespace {
 
 using net::kUseTuple;
 using net::LogError;
-using net::LogWarning;
 
 // Out of descriptors or memory: the pending connection stays in the backlog and the acceptor
 // would report it again at once. Back off instead of spinning.
@@ -44,8 +48,19 @@ void LogCompletion(const std::exception_ptr& e) {
 
 }  // namespace
 
-Worker::Worker(const Config& config, int index, SessionCounter& sessions)
-    : config_(config), sessions_(sessions), io_(std::make_unique<asio::io_context>(1)) {
+Worker::Worker(const Config& config, int index, SessionCounter& sessions,
+               session::Admission* admission)
+    : config_(config),
+      sessions_(sessions),
+      own_admission_(admission != nullptr ? nullptr
+                                          : std::make_unique<session::Admission>(
+                                                config.descriptor_budget > 0
+                                                    ? config.descriptor_budget
+                                                    : std::numeric_limits<std::int64_t>::max() / 2,
+                                                config.auth_throttle)),
+      admission_(admission != nullptr ? admission : own_admission_.get()),
+      reserve_fd_(::open("/dev/null", O_RDONLY | O_CLOEXEC)),
+      io_(std::make_unique<asio::io_context>(1)) {
   dns::ResolverOptions options;
   options.servers = config.dns_servers;
   options.timeout = config.dns_timeout;
@@ -60,6 +75,8 @@ Worker::Worker(const Config& config, int index, SessionCounter& sessions)
   resolver_ = std::move(*resolver);
   context_ = std::make_unique<session::Context>(config, *io_, *resolver_, sessions.active, index,
                                                 config.workers);
+  context_->admission = admission_;
+  context_->handshakes.set_global(&admission_->handshakes);
 }
 
 void Worker::SetProcessWide(std::shared_ptr<const udp::DestinationPolicy> destinations,
@@ -79,6 +96,7 @@ Worker::~Worker() {
   resolver_.reset();
   io_.reset();
   context_.reset();
+  if (reserve_fd_ >= 0) ::close(reserve_fd_);
 }
 
 absl::Status Worker::Listen(const std::vector<asio::ip::tcp::endpoint>& endpoints) {
@@ -134,8 +152,15 @@ asio::awaitable<void> Worker::RunAcceptor(asio::ip::tcp::acceptor& acceptor) {
     auto& [ec, socket] = accepted;
     if (ec) {
       if (!acceptor.is_open() || ec == asio::error::operation_aborted) co_return;
+      if ((ec.value() == EMFILE || ec.value() == ENFILE) && AcceptAndCloseWithReserve(acceptor)) {
+        static net::RateLimitedWarning closed("accept", "refused", "connections");
+        closed.Warn("accept: %s; closed a new connection with the reserve descriptor",
+                    ec.message());
+        continue;
+      }
       if (IsResourceExhaustion(ec)) {
-        LogWarning("accept: %s; pausing accepts for %dms", ec.message(), delay.count());
+        static net::RateLimitedWarning paused("accept", "paused", "times");
+        paused.Warn("accept: %s; pausing accepts for %dms", ec.message(), delay.count());
         backoff.expires_after(delay);
         co_await net::AsyncWait(backoff);
         delay = std::min(delay * 2, std::chrono::milliseconds(1000));
@@ -143,14 +168,68 @@ asio::awaitable<void> Worker::RunAcceptor(asio::ip::tcp::acceptor& acceptor) {
       continue;  // e.g. ECONNABORTED: the client gave up before we accepted
     }
     delay = std::chrono::milliseconds(10);
-    if (sessions_.active.load(std::memory_order_relaxed) >= config_.max_sessions) {
-      LogWarning("--max_sessions=%d reached; closing a new connection", config_.max_sessions);
-      std::error_code ignored;
-      socket.close(ignored);
-      continue;
-    }
-    asio::co_spawn(*io_, session::RunSession(*context_, std::move(socket)), LogCompletion);
+    Admit(std::move(socket));
   }
+}
+
+bool Worker::AcceptAndCloseWithReserve(asio::ip::tcp::acceptor& acceptor) {
+  if (reserve_fd_ < 0) return false;
+  ::close(reserve_fd_);
+  // The acceptor is non-blocking (Asio made it so): no pending connection gives EAGAIN.
+  int fd = ::accept4(acceptor.native_handle(), nullptr, nullptr, SOCK_CLOEXEC);
+  if (fd >= 0) ::close(fd);
+  reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  return fd >= 0;
+}
+
+void Worker::Admit(asio::ip::tcp::socket socket) {
+  std::error_code ignored;
+  const session::AcceptVerdict verdict = session::DecideAccept(session::AcceptState{
+      .active_sessions = sessions_.active.load(std::memory_order_relaxed),
+      .max_sessions = config_.max_sessions,
+      .handshakes = admission_->handshakes.load(std::memory_order_relaxed),
+      .max_handshakes = config_.max_handshakes,
+      .can_shed = context_->handshakes.size() > 0,
+  });
+  if (verdict == session::AcceptVerdict::kRefuseMaxSessions) {
+    static net::RateLimitedWarning warning("max_sessions", "refused", "connections");
+    warning.Warn("--max_sessions=%d reached; closing a new connection", config_.max_sessions);
+    socket.close(ignored);
+    return;
+  }
+  std::optional<session::DescriptorCharge> descriptor =
+      session::DescriptorCharge::Try(&admission_->descriptors, 1);
+  if (!descriptor) {
+    static net::RateLimitedWarning warning("descriptor budget", "refused", "connections");
+    warning.Warn("descriptor budget (%d of RLIMIT_NOFILE) reached; closing a new connection",
+                 admission_->descriptors.limit());
+    socket.close(ignored);
+    return;
+  }
+  asio::ip::tcp::endpoint remote = socket.remote_endpoint(ignored);
+  if (ignored) {  // the client has gone already
+    socket.close(ignored);
+    return;
+  }
+  std::optional<session::ClientSlot> slot = session::ClientSlot::TryAcquire(
+      admission_->clients, remote.address(), session::ClientKind::kSession,
+      config_.max_sessions_per_client);
+  if (!slot) {
+    static net::RateLimitedWarning warning("max_sessions_per_client", "refused", "connections");
+    warning.Warn("--max_sessions_per_client=%d reached for %s; closing a new connection",
+                 config_.max_sessions_per_client, net::Unmapped(remote.address()).to_string());
+    socket.close(ignored);
+    return;
+  }
+  if (verdict == session::AcceptVerdict::kAcceptShedOldest && context_->handshakes.ShedOldest()) {
+    static net::RateLimitedWarning warning("max_handshakes", "shed", "handshakes");
+    warning.Warn("--max_handshakes=%d reached; closed the oldest handshake in progress",
+                 config_.max_handshakes);
+  }
+  asio::co_spawn(*io_,
+                 session::RunSession(*context_, std::move(socket),
+                                     session::Admitted{std::move(slot), std::move(*descriptor)}),
+                 LogCompletion);
 }
 
 }  // namespace socks5::server

@@ -26,7 +26,10 @@ struct SessionCounter {
 
 class Worker {
  public:
-  Worker(const Config& config, int index, SessionCounter& sessions);
+  // `admission`: the process-wide admission tables (session/admission.h), shared by every worker;
+  // null: the worker makes its own (tests).
+  Worker(const Config& config, int index, SessionCounter& sessions,
+         session::Admission* admission = nullptr);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -46,9 +49,18 @@ class Worker {
 
  private:
   asio::awaitable<void> RunAcceptor(asio::ip::tcp::acceptor& acceptor);
+  // Admission at accept (session::DecideAccept, the descriptor budget, the per-client cap): starts
+  // the session, or closes the connection at once.
+  void Admit(asio::ip::tcp::socket socket);
+  // Out of descriptors at accept: frees the reserve descriptor, accepts one pending connection and
+  // closes it, so clients are answered instead of left in the backlog. False when it could not.
+  bool AcceptAndCloseWithReserve(asio::ip::tcp::acceptor& acceptor);
 
   const Config& config_;
   SessionCounter& sessions_;
+  std::unique_ptr<session::Admission> own_admission_;  // when none was given
+  session::Admission* admission_;
+  int reserve_fd_ = -1;  // /dev/null, see AcceptAndCloseWithReserve
   std::unique_ptr<asio::io_context> io_;
   std::unique_ptr<dns::Resolver> resolver_;
   std::unique_ptr<session::Context> context_;

@@ -177,6 +177,11 @@ asio::awaitable<std::optional<asio::ip::tcp::socket>> AsyncAwaitPeer(
 
 asio::awaitable<void> RunBind(Session& session, protocol::Request request) {
   const protocol::Address& destination = request.destination;
+  // The listener and the peer (session/admission.h); over the descriptor budget: 01.
+  Admission* admission = session.context().admission;
+  std::optional<DescriptorCharge> descriptors =
+      ChargeForCommand(admission ? &admission->descriptors : nullptr, kBindDescriptors, "BIND");
+  if (!descriptors) co_return co_await AsyncFailAndClose(session, protocol::Reply::kGeneralFailure);
   auto expected = co_await AsyncExpectedPeers(session, destination);
   if (!expected.ok())
     co_return co_await AsyncFailAndClose(session, ReplyForError(expected.error()));

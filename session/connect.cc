@@ -46,8 +46,16 @@ asio::awaitable<void> RunConnect(Session& session, protocol::Request request) {
     candidates.emplace_back(net::ToAsio(ip), destination.port);
   }
 
+  // The outbound socket this session keeps; each attempt in flight is charged as well
+  // (session/admission.h). Over the descriptor budget: 01.
+  Admission* admission = session.context().admission;
+  DescriptorBudget* budget = admission ? &admission->descriptors : nullptr;
+  std::optional<DescriptorCharge> upstream = ChargeForCommand(budget, 1, "CONNECT");
+  if (!upstream) co_return co_await AsyncFailAndClose(session, protocol::Reply::kGeneralFailure);
   ConnectResult connected = co_await AsyncConnectAny(
-      std::move(candidates), absl::ToChronoNanoseconds(settings.connect_timeout), kAttemptDelay);
+      std::move(candidates), absl::ToChronoNanoseconds(settings.connect_timeout), kAttemptDelay,
+      ConnectLimits{.max_in_flight = settings.connect_max_attempts_in_flight,
+                    .descriptors = budget});
   if (!connected.ok()) {
     net::LogDebug("connect %s failed: %s", session.record().target, connected.error().message());
     co_return co_await AsyncFailAndClose(session, ReplyForError(connected.error()));

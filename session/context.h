@@ -16,6 +16,7 @@
 #include "net/parse.h"
 #include "net/port_range.h"
 #include "relay/pools.h"
+#include "session/admission.h"
 #include "session/credentials.h"
 #include "udp/budget.h"
 #include "udp/destination.h"
@@ -44,6 +45,11 @@ struct Settings {
   // Lookups one association may have waiting (dns::LookupBudget); over it a datagram to a new
   // name is dropped (drop_dns_busy). A CONNECT or BIND awaits one lookup at a time: no budget.
   std::size_t udp_max_lookups_per_association = 16;
+  // Admission (session/admission.h; 0: no cap).
+  std::size_t max_sessions_per_client = 256;
+  std::size_t max_associations_per_client = 16;
+  std::size_t max_handshakes = 0;
+  int connect_max_attempts_in_flight = 4;
 
   // True when `address` is denied by --deny_destinations (answered with REP 02).
   bool IsDenied(const asio::ip::address& address) const;
@@ -81,6 +87,10 @@ struct Context {
   std::shared_ptr<const udp::DestinationPolicy> destinations;
   // The process-wide --udp_memory_budget (owned by the server, shared by every worker); null: none.
   udp::MemoryBudget* udp_memory = nullptr;
+  // Admission (session/admission.h): the process-wide tables (null in tests without a server)
+  // and this worker's handshakes in progress.
+  Admission* admission = nullptr;
+  HandshakeRegistry handshakes;
 
  private:
   std::optional<net::PortPicker> bind_ports_;

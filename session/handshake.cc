@@ -4,6 +4,7 @@
 #include <span>
 
 #include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
 #include "net/async.h"
 #include "net/log.h"
 #include "session/replies.h"
@@ -77,8 +78,22 @@ asio::awaitable<bool> AsyncAuthenticate(Session& session, Input& in) {
   auto auth = co_await AsyncReadMessage(session.client(), in, protocol::ParseUserPass);
   if (!auth) co_return false;
   const bool complete = auth->status == ParseStatus::kComplete;
+  // RFC 1929 guessing throttle (session/admission.h): an address with recent failures waits
+  // before its credentials are checked, whatever they are, so an early answer reveals nothing.
+  Admission* admission = session.context().admission;
+  const ClientKey throttle_key = PrefixKeyFor(session.client_endpoint().address());
+  if (complete && admission != nullptr) {
+    absl::Duration wait = admission->auth_throttle.Admit(throttle_key, absl::Now());
+    if (wait > absl::ZeroDuration()) {
+      asio::steady_timer timer(co_await asio::this_coro::executor, absl::ToChronoNanoseconds(wait));
+      if (co_await net::AsyncWait(timer)) co_return false;  // the handshake deadline passed
+    }
+  }
   const Credentials& users = *session.settings().users;
   bool ok = complete && users.Check(auth->value.username, auth->value.password);
+  if (!ok && complete && admission != nullptr) {
+    admission->auth_throttle.RecordFailure(throttle_key, absl::Now());
+  }
   if (complete) {
     // Only after the constant-time check: a known name is logged as it is (escaped, it is the
     // client's bytes); an unknown one, maybe a password typed into the user field, by length.

@@ -34,10 +34,11 @@ class Race : public std::enable_shared_from_this<Race> {
   using Handler = absl::AnyInvocable<void(std::error_code, asio::ip::tcp::socket)>;
 
   Race(const asio::any_io_executor& executor, std::vector<asio::ip::tcp::endpoint> candidates,
-       std::chrono::nanoseconds attempt_delay, Handler handler)
+       std::chrono::nanoseconds attempt_delay, ConnectLimits limits, Handler handler)
       : executor_(executor),
         candidates_(std::move(candidates)),
         attempt_delay_(attempt_delay),
+        limits_(limits),
         stagger_(executor),
         handler_(std::move(handler)) {}
 
@@ -52,20 +53,31 @@ class Race : public std::enable_shared_from_this<Race> {
       if (in_flight_ == 0) Finish(error_ ? error_ : asio::error::host_unreachable, std::nullopt);
       return;
     }
+    // At the cap the next attempt starts when one in flight fails (OnConnected).
+    if (limits_.max_in_flight > 0 && in_flight_ >= limits_.max_in_flight) return;
+    std::optional<DescriptorCharge> charge = DescriptorCharge::Try(limits_.descriptors, 1);
+    if (!charge) {
+      error_ = MoreTellingError(error_, std::make_error_code(std::errc::too_many_files_open));
+      if (in_flight_ == 0) Finish(error_, std::nullopt);
+      return;
+    }
     const asio::ip::tcp::endpoint& endpoint = candidates_[next_++];
     auto it = attempts_.emplace(attempts_.end(), executor_);
+    auto charge_it = charges_.emplace(charges_.end(), std::move(*charge));
     std::error_code ec;
     it->open(endpoint.protocol(), ec);
     if (ec) {
       attempts_.erase(it);
+      charges_.erase(charge_it);
       error_ = MoreTellingError(error_, ec);
       LaunchNext();
       return;
     }
     ++in_flight_;
     auto self = shared_from_this();
-    it->async_connect(
-        endpoint, [self, it](std::error_code connect_ec) { self->OnConnected(it, connect_ec); });
+    it->async_connect(endpoint, [self, it, charge_it](std::error_code connect_ec) {
+      self->OnConnected(it, charge_it, connect_ec);
+    });
     // The next attempt starts after the delay unless this one answers first.
     stagger_.expires_after(attempt_delay_);
     stagger_.async_wait([self](std::error_code wait_ec) {
@@ -73,18 +85,24 @@ class Race : public std::enable_shared_from_this<Race> {
     });
   }
 
-  void OnConnected(std::list<asio::ip::tcp::socket>::iterator it, std::error_code ec) {
+  void OnConnected(std::list<asio::ip::tcp::socket>::iterator it,
+                   std::list<DescriptorCharge>::iterator charge_it, std::error_code ec) {
     --in_flight_;
-    if (done_) return;
+    if (done_) {
+      charges_.erase(charge_it);  // closed by Finish
+      return;
+    }
     if (!ec) {
       asio::ip::tcp::socket winner = std::move(*it);
       attempts_.erase(it);
+      charges_.erase(charge_it);  // the caller charged the connected socket beforehand
       Finish({}, std::move(winner));
       return;
     }
     error_ = MoreTellingError(error_, ec);
     std::error_code ignored;
     it->close(ignored);
+    charges_.erase(charge_it);
     stagger_.cancel();  // a failure starts the next attempt at once
     LaunchNext();
   }
@@ -106,18 +124,21 @@ class Race : public std::enable_shared_from_this<Race> {
   asio::any_io_executor executor_;
   std::vector<asio::ip::tcp::endpoint> candidates_;
   std::chrono::nanoseconds attempt_delay_;
+  ConnectLimits limits_;
   std::size_t next_ = 0;
   int in_flight_ = 0;
   bool done_ = false;
   std::error_code error_;
   std::list<asio::ip::tcp::socket> attempts_;  // stable iterators for callbacks
+  std::list<DescriptorCharge> charges_;        // one per attempt whose handler has not run
   asio::steady_timer stagger_;
   Handler handler_;
 };
 
 // The race without a deadline; cancellable (its cancellation slot stops every attempt).
 asio::awaitable<ConnectResult> AsyncRace(std::vector<asio::ip::tcp::endpoint> candidates,
-                                         std::chrono::nanoseconds attempt_delay) {
+                                         std::chrono::nanoseconds attempt_delay,
+                                         ConnectLimits limits) {
   auto executor = co_await asio::this_coro::executor;
   auto [error, socket] =
       co_await asio::async_initiate<decltype(net::kUseTuple),
@@ -125,7 +146,7 @@ asio::awaitable<ConnectResult> AsyncRace(std::vector<asio::ip::tcp::endpoint> ca
           [&](auto handler) {
             auto slot = asio::get_associated_cancellation_slot(handler);
             auto race = std::make_shared<Race>(
-                executor, std::move(candidates), attempt_delay,
+                executor, std::move(candidates), attempt_delay, limits,
                 [h = std::move(handler)](std::error_code e, asio::ip::tcp::socket s) mutable {
                   // Complete through post so the coroutine never resumes inside a Race callback.
                   auto ex = asio::get_associated_executor(h);
@@ -166,10 +187,11 @@ std::vector<asio::ip::address> InterleaveFamilies(const std::vector<asio::ip::ad
 
 asio::awaitable<ConnectResult> AsyncConnectAny(std::vector<asio::ip::tcp::endpoint> candidates,
                                                std::chrono::nanoseconds timeout,
-                                               std::chrono::nanoseconds attempt_delay) {
+                                               std::chrono::nanoseconds attempt_delay,
+                                               ConnectLimits limits) {
   if (candidates.empty()) co_return asio::error::host_unreachable;
-  std::optional<ConnectResult> result =
-      co_await net::AsyncWithDeadline(AsyncRace(std::move(candidates), attempt_delay), timeout);
+  std::optional<ConnectResult> result = co_await net::AsyncWithDeadline(
+      AsyncRace(std::move(candidates), attempt_delay, limits), timeout);
   if (!result) co_return asio::error::timed_out;
   co_return std::move(*result);
 }

@@ -12,6 +12,7 @@
 
 #include "asio.hpp"
 #include "net/result.h"
+#include "session/admission.h"
 
 namespace socks5::session {
 
@@ -19,9 +20,20 @@ namespace socks5::session {
 // passed first: the race runs under net::AsyncWithDeadline).
 using ConnectResult = net::Result<asio::ip::tcp::socket>;
 
+// What one race may hold (--connect_max_attempts_in_flight, the descriptor budget). At the cap a
+// further attempt waits for one in flight to fail, however long the stagger. Each attempt's
+// socket is charged to `descriptors` while it is in flight (the caller charges the connected
+// socket it keeps beforehand, so no charge changes owner). Out of descriptors with no attempt in
+// flight: too_many_files_open (REP 01).
+struct ConnectLimits {
+  int max_in_flight = 0;  // 0: no cap
+  DescriptorBudget* descriptors = nullptr;
+};
+
 asio::awaitable<ConnectResult> AsyncConnectAny(std::vector<asio::ip::tcp::endpoint> candidates,
                                                std::chrono::nanoseconds timeout,
-                                               std::chrono::nanoseconds attempt_delay);
+                                               std::chrono::nanoseconds attempt_delay,
+                                               ConnectLimits limits = {});
 
 // Of two attempt errors, the one to report: refused beats host unreachable beats network
 // unreachable beats timeout beats anything else (a refusal proves the host was reached).

@@ -44,11 +44,18 @@ Session::~Session() {
   net::LogInfo("%s", record_.LogLine(client_endpoint_, absl::Now()));
 }
 
-asio::awaitable<void> RunSession(Context& context, asio::ip::tcp::socket client) {
+asio::awaitable<void> RunSession(Context& context, asio::ip::tcp::socket client,
+                                 Admitted admitted) {
   Session session(context, std::move(client));
+  session.admitted() = std::move(admitted);
   std::error_code ignored;
   session.client().set_option(asio::ip::tcp::no_delay(true), ignored);
-  std::optional<protocol::Request> request = co_await AsyncHandshake(session);
+  std::optional<protocol::Request> request;
+  {
+    // Listed (sheddable) only while the handshake runs; unlisted before the session is freed.
+    HandshakeRegistry::Entry handshaking(context.handshakes, session.client());
+    request = co_await AsyncHandshake(session);
+  }
   if (!request) co_return;
   switch (request->command) {
     case protocol::Command::kConnect:

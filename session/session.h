@@ -13,6 +13,7 @@
 #include "protocol/address.h"
 #include "protocol/messages.h"
 #include "relay/tcp_relay.h"
+#include "session/admission.h"
 #include "session/context.h"
 
 namespace socks5::session {
@@ -38,6 +39,12 @@ struct AccessRecord {
   std::string LogLine(const asio::ip::tcp::endpoint& client, absl::Time now) const;
 };
 
+// What the acceptor charged for a session (session/admission.h); released when it ends.
+struct Admitted {
+  std::optional<ClientSlot> client;  // counted in --max_sessions_per_client
+  DescriptorCharge descriptor;       // the client socket
+};
+
 class Session {
  public:
   // Counts itself in context.active_sessions while it lives.
@@ -53,17 +60,21 @@ class Session {
   AccessRecord& record() { return record_; }
   // Client bytes that arrived behind the request (pipelined); the handler forwards them first.
   std::vector<std::uint8_t>& early_data() { return early_data_; }
+  Admitted& admitted() { return admitted_; }
 
  private:
   Context& context_;
+  Admitted admitted_;  // declared before client_: released after the socket is closed
   asio::ip::tcp::socket client_;
   asio::ip::tcp::endpoint client_endpoint_;
   std::vector<std::uint8_t> early_data_;
   AccessRecord record_;
 };
 
-// Runs a whole session: handshake, then the command's handler.
-asio::awaitable<void> RunSession(Context& context, asio::ip::tcp::socket client);
+// Runs a whole session: handshake (listed in context.handshakes while it runs, so it can be shed),
+// then the command's handler. `admitted` is held until the session ends.
+asio::awaitable<void> RunSession(Context& context, asio::ip::tcp::socket client,
+                                 Admitted admitted = {});
 
 }  // namespace socks5::session
 

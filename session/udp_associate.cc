@@ -66,6 +66,26 @@ std::error_code OpenRelaySocket(Session& session, const asio::ip::address& local
 
 asio::awaitable<void> RunUdpAssociate(Session& session, protocol::Request request) {
   const Settings& settings = session.settings();
+  // Admission (session/admission.h): --max_associations_per_client (02) and the descriptor budget
+  // (01), held until the association ends.
+  std::optional<ClientSlot> slot;
+  std::optional<DescriptorCharge> descriptors;
+  if (Admission* admission = session.context().admission; admission != nullptr) {
+    slot = ClientSlot::TryAcquire(admission->clients, session.client_endpoint().address(),
+                                  ClientKind::kAssociation, settings.max_associations_per_client);
+    if (!slot) {
+      static net::RateLimitedWarning warning("max_associations_per_client", "refused",
+                                             "UDP ASSOCIATE requests");
+      warning.Warn("max_associations_per_client=%d reached for %s; UDP ASSOCIATE answered 02",
+                   settings.max_associations_per_client,
+                   net::Unmapped(session.client_endpoint().address()).to_string());
+      co_return co_await AsyncFailAndClose(session, protocol::Reply::kNotAllowed);
+    }
+    descriptors = ChargeForCommand(&admission->descriptors, kUdpDescriptors, "UDP ASSOCIATE");
+    if (!descriptors) {
+      co_return co_await AsyncFailAndClose(session, protocol::Reply::kGeneralFailure);
+    }
+  }
   // The relay listens where the client already reaches us: the control connection's local address.
   std::error_code ec;
   asio::ip::tcp::endpoint local = session.client().local_endpoint(ec);

@@ -121,5 +121,66 @@ TEST_F(WorkerTest, MaxSessionsClosesTheNextConnection) {
   worker_->Join();
 }
 
+// True when the server closed `socket` (EOF or reset within the receive timeout).
+bool ClosedByServer(asio::ip::tcp::socket& socket) {
+  std::array<std::uint8_t, 1> byte;
+  std::error_code ec;
+  socket.read_some(asio::buffer(byte), ec);
+  return ec == asio::error::eof || ec == asio::error::connection_reset;
+}
+
+// A negotiated session: the server has answered its greeting (so it is in its handshake).
+void Greet(asio::ip::tcp::socket& socket, const asio::ip::tcp::endpoint& proxy) {
+  socket.connect(proxy);
+  SetReceiveTimeout(socket);
+  asio::write(socket, asio::buffer(Bytes{0x05, 0x01, 0x00}));
+  EXPECT_EQ(Receive(socket, 2), (Bytes{0x05, 0x00}));
+}
+
+TEST_F(WorkerTest, MaxHandshakesShedsTheOldestHandshake) {
+  config_.max_sessions = 10;
+  config_.max_handshakes = 2;
+  worker_->Start();
+  asio::ip::tcp::socket first(io_), second(io_), third(io_);
+  Greet(first, proxy_);
+  Greet(second, proxy_);
+  Greet(third, proxy_);  // at the cap: the oldest handshake (first) is shed
+  EXPECT_TRUE(ClosedByServer(first));
+  // The survivors are still served: `third` completes a request (an invalid command: 07).
+  asio::write(third, asio::buffer(Bytes{0x05, 0x09, 0x00, 0x01, 127, 0, 0, 1, 0, 80}));
+  EXPECT_EQ(Receive(third, 2), (Bytes{0x05, 0x07}));
+  worker_->Stop();
+  worker_->Join();
+}
+
+TEST_F(WorkerTest, MaxSessionsPerClientClosesTheNextConnectionFromThatAddress) {
+  config_.max_sessions_per_client = 2;
+  worker_->Start();
+  asio::ip::tcp::socket first(io_), second(io_), third(io_);
+  Greet(first, proxy_);
+  Greet(second, proxy_);
+  third.connect(proxy_);
+  SetReceiveTimeout(third);
+  EXPECT_TRUE(ClosedByServer(third));
+  first.close();                  // its slot is released when its session ends
+  for (int i = 0; i < 50; ++i) {  // bounded: the session ends on the worker's thread
+    asio::ip::tcp::socket again(io_);
+    again.connect(proxy_);
+    SetReceiveTimeout(again);
+    asio::write(again, asio::buffer(Bytes{0x05, 0x01, 0x00}));
+    std::array<std::uint8_t, 2> reply{};
+    std::error_code ec;
+    asio::read(again, asio::buffer(reply), ec);
+    if (!ec) {
+      EXPECT_EQ(reply, (std::array<std::uint8_t, 2>{0x05, 0x00}));
+      break;
+    }
+    ASSERT_LT(i, 49) << "the per-client slot was never released";
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  worker_->Stop();
+  worker_->Join();
+}
+
 }  // namespace
 }  // namespace socks5::server
