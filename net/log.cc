@@ -73,66 +73,68 @@ void LogLine(LogLevel level, absl::string_view text) {
 
 std::string LogSafe(absl::string_view bytes) {
   return protocol::EscapeForLog(std::string_view(bytes.data(), bytes.size()));
-  RateLimitedWarning::RateLimitedWarning(absl::string_view site, absl::string_view verb,
-                                         absl::string_view noun, int burst, absl::Duration interval)
-      : site_(site), verb_(verb), noun_(noun), burst_(burst), interval_(interval) {
-    std::lock_guard<std::mutex> lock(g_sites_mu);
-    Sites().push_back(this);
-  }
+}
 
-  RateLimitedWarning::~RateLimitedWarning() {
-    std::lock_guard<std::mutex> lock(g_sites_mu);
-    auto& sites = Sites();
-    sites.erase(absl::c_find(sites, this));
-  }
+RateLimitedWarning::RateLimitedWarning(absl::string_view site, absl::string_view verb,
+                                       absl::string_view noun, int burst, absl::Duration interval)
+    : site_(site), verb_(verb), noun_(noun), burst_(burst), interval_(interval) {
+  std::lock_guard<std::mutex> lock(g_sites_mu);
+  Sites().push_back(this);
+}
 
-  std::string RateLimitedWarning::TakeSummaryLocked(absl::Time now) {
-    if (now - window_start_ < interval_) return "";
-    std::string summary;
-    if (suppressed_ > 0) {
-      summary = absl::StrFormat("%s: %s %d %s in the last %ds (not logged one by one)", site_,
-                                verb_, suppressed_, noun_,
-                                static_cast<std::int64_t>(absl::ToDoubleSeconds(interval_)));
-    }
-    window_start_ = now;
-    logged_ = 0;
-    suppressed_ = 0;
-    return summary;
-  }
+RateLimitedWarning::~RateLimitedWarning() {
+  std::lock_guard<std::mutex> lock(g_sites_mu);
+  auto& sites = Sites();
+  sites.erase(absl::c_find(sites, this));
+}
 
-  std::string RateLimitedWarning::TakeSummary(absl::Time now) {
+std::string RateLimitedWarning::TakeSummaryLocked(absl::Time now) {
+  if (now - window_start_ < interval_) return "";
+  std::string summary;
+  if (suppressed_ > 0) {
+    summary = absl::StrFormat("%s: %s %d %s in the last %ds (not logged one by one)", site_, verb_,
+                              suppressed_, noun_,
+                              static_cast<std::int64_t>(absl::ToDoubleSeconds(interval_)));
+  }
+  window_start_ = now;
+  logged_ = 0;
+  suppressed_ = 0;
+  return summary;
+}
+
+std::string RateLimitedWarning::TakeSummary(absl::Time now) {
+  std::lock_guard<std::mutex> lock(mu_);
+  // A window with nothing suppressed stays open (it is reset by the next event).
+  if (suppressed_ == 0) return "";
+  return TakeSummaryLocked(now);
+}
+
+bool RateLimitedWarning::Admit(absl::Time now) {
+  std::string summary;
+  bool log = false;
+  {
     std::lock_guard<std::mutex> lock(mu_);
-    // A window with nothing suppressed stays open (it is reset by the next event).
-    if (suppressed_ == 0) return "";
-    return TakeSummaryLocked(now);
-  }
-
-  bool RateLimitedWarning::Admit(absl::Time now) {
-    std::string summary;
-    bool log = false;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      summary = TakeSummaryLocked(now);  // starts a new window when the old one ended
-      if (logged_ < burst_) {
-        ++logged_;
-        log = true;
-      } else {
-        ++suppressed_;
-      }
+    summary = TakeSummaryLocked(now);  // starts a new window when the old one ended
+    if (logged_ < burst_) {
+      ++logged_;
+      log = true;
+    } else {
+      ++suppressed_;
     }
-    if (!summary.empty()) LogLine(LogLevel::kWarning, summary);
-    return log;
   }
+  if (!summary.empty()) LogLine(LogLevel::kWarning, summary);
+  return log;
+}
 
-  void RateLimitedWarning::Flush(absl::Time now) {
-    std::string summary = TakeSummary(now);
-    if (!summary.empty()) LogLine(LogLevel::kWarning, summary);
-  }
+void RateLimitedWarning::Flush(absl::Time now) {
+  std::string summary = TakeSummary(now);
+  if (!summary.empty()) LogLine(LogLevel::kWarning, summary);
+}
 
-  void FlushRateLimitedWarnings() {
-    const absl::Time now = absl::Now();
-    std::lock_guard<std::mutex> lock(g_sites_mu);
-    for (RateLimitedWarning* site : Sites()) site->Flush(now);
-  }
+void FlushRateLimitedWarnings() {
+  const absl::Time now = absl::Now();
+  std::lock_guard<std::mutex> lock(g_sites_mu);
+  for (RateLimitedWarning* site : Sites()) site->Flush(now);
+}
 
 }  // namespace socks5::net
