@@ -11,10 +11,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import socks5lib  # noqa: E402
 from socks5lib import PASSWORD, USER  # noqa: E402
 
-# The adversarial suite (issue 11) fails on purpose until its defects are fixed: it runs only
-# when named (`pytest integration/adversarial`), not as part of `pytest integration`.
-collect_ignore = ["adversarial"]
-
 
 def pytest_report_header(config):
     return (f"socks5d: {socks5lib.binary_path()} "
