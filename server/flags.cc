@@ -42,11 +42,12 @@ ABSL_FLAG(int64_t, max_sessions, 0,
           "listeners, resolvers and the loops): a relayed session holds two sockets. Whatever "
           "this says, sessions are also bounded by the descriptor budget itself.");
 // Admission (session/admission.h).
-ABSL_FLAG(int64_t, max_sessions_per_client, 256,
+ABSL_FLAG(int64_t, max_sessions_per_client, 1024,
           "Most sessions one client address may hold, however it opened them; further "
-          "connections from it are closed at accept (0: no cap). 256: a NAT'd office or a "
-          "carrier-grade NAT shares one address (a browser alone opens dozens of connections), "
-          "while one address still cannot take more than a few percent of the default limits.");
+          "connections from it are closed at accept (0: no cap). 1024: a NAT'd office, a "
+          "carrier-grade NAT or one torrent client shares one address (Chromium alone pools up "
+          "to 256 sockets), while one address still cannot take more than about a tenth of the "
+          "default --max_sessions (~9,900 with 20,000 descriptors).");
 ABSL_FLAG(int64_t, max_associations_per_client, 16,
           "Most UDP associations one client address may hold (each holds four descriptors and up "
           "to ~200 KiB of buffers); further UDP ASSOCIATE requests get REP 02 (0: no cap). An "
