@@ -15,36 +15,50 @@ namespace {
 // RFC 8305 s.8 recommends 250 ms between connection attempts.
 constexpr std::chrono::milliseconds kAttemptDelay(250);
 
+// The destination's addresses that may be connected to, in Happy Eyeballs order, through the one
+// destination decision (udp/destination.h; IPv4-mapped becomes IPv4): a name resolving to a mix is
+// connected to its allowed addresses only. Empty: `reply` says what to answer. A plain function,
+// so its temporaries are gone before the relay (they would otherwise live on the coroutine frame,
+// and their heap blocks with them, for the whole session).
+std::vector<asio::ip::tcp::endpoint> AllowedCandidates(
+    Session& session, const protocol::Address& destination,
+    const std::vector<asio::ip::address>& resolved, protocol::Reply& reply) {
+  std::vector<udp::IpAddress> addresses;
+  for (const auto& address : InterleaveFamilies(resolved)) {
+    addresses.push_back(net::ToUdpIp(address));
+  }
+  udp::Filtered filtered =
+      udp::FilterResolved(*session.context().destinations, addresses, destination.port);
+  std::vector<asio::ip::tcp::endpoint> candidates;
+  for (const udp::IpAddress& ip : filtered.allowed) {
+    candidates.emplace_back(net::ToAsio(ip), destination.port);
+  }
+  if (candidates.empty()) {
+    net::LogDebug("CONNECT %s refused: %s", session.record().target,
+                  udp::VerdictName(filtered.refusal));
+    // A literal is refused (02); a name that leads only to unspecified addresses leads nowhere
+    // (04); one that leads only to refused addresses is refused (02).
+    const bool nowhere = destination.is_domain() && filtered.refusal == udp::Verdict::kUnspecified;
+    reply = nowhere ? protocol::Reply::kHostUnreachable : protocol::Reply::kNotAllowed;
+  }
+  return candidates;
+}
+
 }  // namespace
 
 asio::awaitable<void> RunConnect(Session& session, protocol::Request request) {
   const Settings& settings = session.settings();
   const protocol::Address& destination = request.destination;
 
-  auto resolved = co_await AsyncResolve(session, destination);
-  if (!resolved.ok())
-    co_return co_await AsyncFailAndClose(session, ReplyForError(resolved.error()));
-  // Every address, canonical (IPv4-mapped becomes IPv4), through the one destination decision
-  // (udp/destination.h); a name resolving to a mix is connected to its allowed addresses only.
-  std::vector<udp::IpAddress> addresses;
-  for (const auto& address : InterleaveFamilies(*resolved)) {
-    addresses.push_back(net::ToUdpIp(address));
-  }
-  udp::Filtered filtered =
-      udp::FilterResolved(*session.context().destinations, addresses, destination.port);
-  if (filtered.allowed.empty()) {
-    net::LogDebug("CONNECT %s refused: %s", session.record().target,
-                  udp::VerdictName(filtered.refusal));
-    // A literal is refused (02); a name that leads only to unspecified addresses leads nowhere
-    // (04); one that leads only to refused addresses is refused (02).
-    const bool nowhere = destination.is_domain() && filtered.refusal == udp::Verdict::kUnspecified;
-    co_return co_await AsyncFailAndClose(
-        session, nowhere ? protocol::Reply::kHostUnreachable : protocol::Reply::kNotAllowed);
-  }
   std::vector<asio::ip::tcp::endpoint> candidates;
-  for (const udp::IpAddress& ip : filtered.allowed) {
-    candidates.emplace_back(net::ToAsio(ip), destination.port);
+  protocol::Reply refusal = protocol::Reply::kNotAllowed;
+  {
+    auto resolved = co_await AsyncResolve(session, destination);
+    if (!resolved.ok())
+      co_return co_await AsyncFailAndClose(session, ReplyForError(resolved.error()));
+    candidates = AllowedCandidates(session, destination, *resolved, refusal);
   }
+  if (candidates.empty()) co_return co_await AsyncFailAndClose(session, refusal);
 
   // The outbound socket this session keeps; each attempt in flight is charged as well
   // (session/admission.h). Over the descriptor budget: 01.
