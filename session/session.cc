@@ -18,12 +18,19 @@ std::string ReplyText(const std::optional<protocol::Reply>& reply) {
 
 }  // namespace
 
+AccessRecord::CommandFields& AccessRecord::fields() {
+  if (!command_fields) command_fields = std::make_unique<CommandFields>();
+  return *command_fields;
+}
+
 std::string AccessRecord::LogLine(const asio::ip::tcp::endpoint& client, absl::Time now) const {
   std::string extra;
-  if (bound) absl::StrAppend(&extra, " bound=", bound->ToString());
-  if (outcome) absl::StrAppend(&extra, " outcome=", *outcome);
-  if (peer) absl::StrAppend(&extra, " peer=", peer->ToString());
-  if (relay) absl::StrAppend(&extra, " relay=", relay->ToString(), association_fields);
+  if (const CommandFields* f = command_fields.get()) {
+    if (f->bound) absl::StrAppend(&extra, " bound=", f->bound->ToString());
+    if (f->outcome) absl::StrAppend(&extra, " outcome=", *f->outcome);
+    if (f->peer) absl::StrAppend(&extra, " peer=", f->peer->ToString());
+    if (f->relay) absl::StrAppend(&extra, " relay=", f->relay->ToString(), f->association_fields);
+  }
   return absl::StrFormat(
       "access client=%s user=%s%s cmd=%s target=%s reply=%s up=%d down=%d duration=%.3fs%s",
       net::EndpointText(client), user, user_rejected ? "(rejected)" : "", command, target,

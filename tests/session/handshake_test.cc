@@ -111,7 +111,7 @@ TEST_F(HandshakeTest, NoAuthRequestAndPipelinedEarlyData) {
   EXPECT_EQ(request_->command, protocol::Command::kConnect);
   EXPECT_EQ(request_->destination.ToString(), "127.0.0.1:80");
   EXPECT_EQ(session_->early_data(), (Bytes{'h', 'i'}));
-  EXPECT_EQ(session_->record().command, "CONNECT");
+  EXPECT_STREQ(session_->record().command, "CONNECT");
   EXPECT_EQ(session_->record().target, "127.0.0.1:80");
   EXPECT_EQ(active_.load(), 1u);
 }
