@@ -79,7 +79,7 @@ ABSL_FLAG(int64_t, auth_max_pending, 128,
 ABSL_FLAG(int64_t, auth_cache_size, 1024,
           "Recent successful logins remembered (user and an HMAC of the password, never the "
           "password) so a client opening many connections pays one hash, not one each; the least "
-          "recently used is forgotten first. 1024 entries: ~150 KiB. 0: no cache.");
+          "recently used is forgotten first. 1024 entries: ~200 KiB. 0: no cache.");
 ABSL_FLAG(absl::Duration, auth_cache_ttl, absl::Minutes(5),
           "How long a cached successful login is trusted before the hash is verified again.");
 ABSL_FLAG(bool, hash_password, false,

@@ -126,8 +126,8 @@ absl::StatusOr<SecretKind> ClassifySecret(absl::string_view secret, std::string*
   } else if (method == "6") {
     // $6$[rounds=N$]SALT$HASH, SALT 1-16 characters, HASH 86.
     const bool rounds = parts.size() == 5;
-    const bool rounds_ok = !rounds || (absl::StartsWith(parts[2], "rounds=") &&
-                                       IsDecimal(parts[2].substr(7), 9));
+    const bool rounds_ok =
+        !rounds || (absl::StartsWith(parts[2], "rounds=") && IsDecimal(parts[2].substr(7), 9));
     const absl::string_view salt = parts[parts.size() - 2];
     if ((parts.size() != 4 && !rounds) || !rounds_ok || salt.empty() || salt.size() > 16 ||
         !IsCryptText(salt) || parts.back().size() != 86 || !IsCryptText(parts.back())) {
@@ -254,8 +254,9 @@ bool VerifyHash(absl::string_view password, const std::string& hash) {
     // Parse checked the format; parameters libcrypt cannot use (an absurd yescrypt cost, say)
     // show only here.
     static net::RateLimitedWarning warning("users_file_hash", "failed", "verifications");
-    warning.Warn("crypt(3) cannot verify a hash of --users_file (invalid parameters?): every "
-                 "login against it fails");
+    warning.Warn(
+        "crypt(3) cannot verify a hash of --users_file (invalid parameters?): every "
+        "login against it fails");
     return false;
   }
   const bool match = ConstantTimeEquals(out, hash);

@@ -64,8 +64,7 @@ asio::awaitable<std::optional<std::uint8_t>> AsyncNegotiate(Session& session, In
     co_return std::nullopt;
   }
   Consume(in, greeting->consumed);
-  std::uint8_t method =
-      protocol::ChooseMethod(greeting->value, session.users() != nullptr);
+  std::uint8_t method = protocol::ChooseMethod(greeting->value, session.users() != nullptr);
   std::array<std::uint8_t, 2> out;
   protocol::EncodeMethodSelection(method, out);
   if (!co_await AsyncWriteAll(session.client(), out)) co_return std::nullopt;

@@ -138,14 +138,16 @@ TEST(ConstantTimeEqualsTest, Table) {
 }
 
 // Hashes of "hunter2" at low cost (crypt_gensalt_rn counts 1, 4, 1000), so the tests run fast.
-constexpr char kYescrypt[] = "$y$j75$gI/Jig35DZwBYLVqIz9Vn.$gdxAJxROJHmcu7/TAz2/kBIBTCFqAMV8VpZVdoZUPF3";
+constexpr char kYescrypt[] =
+    "$y$j75$gI/Jig35DZwBYLVqIz9Vn.$gdxAJxROJHmcu7/TAz2/kBIBTCFqAMV8VpZVdoZUPF3";
 constexpr char kBcrypt[] = "$2b$04$oCvGYicTKVSyY5Bd1Xcz1.JJYqRYw6Ec5/h5WsK/evF9FPVfGp7vq";
 constexpr char kBcrypt2y[] = "$2y$04$lgfdZeQouFWg4NMfmoOlUeMa0EXCZwHSzPhCkj/dHTnthGN5d/GY.";
 constexpr char kSha512[] =
     "$6$rounds=1000$M9/6WTMK94TdckwB$IC4Jo6GK8DNexZBut3aH.rhrkYAIwRrU0W96Af3w1WMgqT8.ZhhDFNvwqUvy0f"
     "Ua2th0t8TwxcVkcgGcoDLzn0";
 constexpr char kSha512Default[] =
-    "$6$bf9.DPgtumYylHBF$8US1wNTzEWDwxTmUDqoJfLzP9HV56k4tFIEO9jpGfR7hINzgxab6WJ8l4Xj5GWy8tEO7F3mmjD8"
+    "$6$bf9.DPgtumYylHBF$"
+    "8US1wNTzEWDwxTmUDqoJfLzP9HV56k4tFIEO9jpGfR7hINzgxab6WJ8l4Xj5GWy8tEO7F3mmjD8"
     "SyzhG2HAeK/";
 
 TEST(ClassifySecretTest, Table) {
@@ -157,7 +159,7 @@ TEST(ClassifySecretTest, Table) {
   } cases[] = {
       {"hunter2", true, SecretKind::kPlain, ""},
       {"hun$ter2", true, SecretKind::kPlain, ""},  // only a leading '$' makes a hash
-      {"ab", true, SecretKind::kPlain, ""},        // a DES "salt" to crypt_checksalt: plaintext here
+      {"ab", true, SecretKind::kPlain, ""},  // a DES "salt" to crypt_checksalt: plaintext here
       {kYescrypt, true, SecretKind::kYescrypt, "$y$j75$"},
       {kBcrypt, true, SecretKind::kBcrypt, "$2b$04$"},
       {kBcrypt2y, true, SecretKind::kBcrypt, "$2y$04$"},
@@ -186,8 +188,8 @@ TEST(ClassifySecretTest, Table) {
        "malformed bcrypt"},
       {"$6$x", false, SecretKind::kPlain, "malformed sha512crypt"},
       {"$6$abc$tooshort", false, SecretKind::kPlain, "malformed sha512crypt"},
-      {std::string("$6$rounds=01000$") + std::string(kSha512).substr(15), false,
-       SecretKind::kPlain, "malformed sha512crypt"},
+      {std::string("$6$rounds=01000$") + std::string(kSha512).substr(15), false, SecretKind::kPlain,
+       "malformed sha512crypt"},
       {std::string("$6$rounds=$") + std::string(kSha512).substr(15), false, SecretKind::kPlain,
        "malformed sha512crypt"},
       {std::string("$y$j75\0$", 8), false, SecretKind::kPlain, "NUL"},
@@ -206,8 +208,8 @@ TEST(ClassifySecretTest, Table) {
 }
 
 TEST(UsersTest, MixedFileOfEveryKind) {
-  auto users = Users::Parse(absl::StrCat("yes:", kYescrypt, "\nbf:", kBcrypt, "\nsha:", kSha512,
-                                         "\nplain:hunter2\n"));
+  auto users = Users::Parse(
+      absl::StrCat("yes:", kYescrypt, "\nbf:", kBcrypt, "\nsha:", kSha512, "\nplain:hunter2\n"));
   ASSERT_TRUE(users.ok()) << users.status();
   EXPECT_EQ(users->size(), 4u);
   EXPECT_EQ(users->hashed(), 3u);

@@ -68,8 +68,7 @@ class GatedUsers : public Credentials {
 };
 
 asio::awaitable<void> Verify(Verifier* verifier, std::shared_ptr<const Credentials> users,
-                             std::string user, std::string password,
-                             std::optional<Verdict>* out) {
+                             std::string user, std::string password, std::optional<Verdict>* out) {
   *out = co_await AsyncVerify(verifier, std::move(users), std::move(user), std::move(password));
 }
 
@@ -77,8 +76,8 @@ asio::awaitable<void> Verify(Verifier* verifier, std::shared_ptr<const Credentia
 asio::awaitable<void> VerifyWithin(Verifier* verifier, std::shared_ptr<const Credentials> users,
                                    std::chrono::milliseconds deadline,
                                    std::optional<std::optional<Verdict>>* out) {
-  *out = co_await net::AsyncWithDeadline(
-      AsyncVerify(verifier, std::move(users), "alice", "secret"), deadline);
+  *out = co_await net::AsyncWithDeadline(AsyncVerify(verifier, std::move(users), "alice", "secret"),
+                                         deadline);
 }
 
 void Rethrow(std::exception_ptr e) {
@@ -166,7 +165,7 @@ TEST(VerifierTest, DeadlineCancelsTheWaitAndTheLateVerdictIsDropped) {
                  Rethrow);
   const auto start = std::chrono::steady_clock::now();
   while (verifier.pending() < 2) io.run_one();
-  users->WaitStarted(1);  // the first check runs (held), the second is queued
+  users->WaitStarted(1);                    // the first check runs (held), the second is queued
   while (!(first && second)) io.run_one();  // both deadlines pass while the check is held
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
   EXPECT_FALSE(first->has_value());
