@@ -165,7 +165,6 @@ absl::StatusOr<Users> Users::Parse(absl::string_view contents, absl::string_view
   struct Cost {
     std::size_t count;
     std::string first_hash;
-    std::size_t index;
   };
   absl::flat_hash_map<std::string, Cost> costs;  // hashes by cost ("$y$j9T$", "$2b$10$", ...)
   std::vector<std::string> order;                // costs in the order they first appear
@@ -200,7 +199,7 @@ absl::StatusOr<Users> Users::Parse(absl::string_view contents, absl::string_view
     }
     if (hashed) {
       ++users.hashed_;
-      auto [it, inserted] = costs.try_emplace(cost, Cost{0, std::string(password), order.size()});
+      auto [it, inserted] = costs.try_emplace(cost, Cost{0, std::string(password)});
       if (inserted) order.push_back(cost);
       ++it->second.count;
     }
