@@ -280,3 +280,28 @@ def test_many_hashes_do_not_stall_relaying(socks5d, tmp_path, yescrypt_hash, ech
     assert median < max(0.05, one_hash / 2), (
         f"echo median {median:.3f}s during the logins (one hash {one_hash:.3f}s)")
     assert max(latencies) < deadline(1) + one_hash, f"worst echo {max(latencies):.3f}s"
+
+
+def test_sigterm_with_verifications_queued_exits_cleanly(socks5d, tmp_path, yescrypt_hash):
+    """Sessions waiting for a verdict when the server stops: the running hash finishes, the
+    queued ones are answered busy on loops that still exist, and the process exits 0 (under
+    ASan: without a report)."""
+    path = write_users(tmp_path, [("yes", yescrypt_hash)])
+    server = socks5d(f"--users_file={path}", "--auth_threads=1", "--auth_cache_size=0",
+                     "--auth_failures_before_delay=0", "--shutdown_grace=0s")
+    clients = []
+    try:
+        for _ in range(20):
+            client = server.client()
+            client.send(greeting(socks5lib.METHOD_USERPASS))
+            client.expect(b"\x05\x02")
+            client.send(userpass("yes", YESCRYPT_PASSWORD))
+            clients.append(client)
+        # The first verdict has come: the rest are running or queued behind it.
+        clients[0].expect(b"\x01\x00", timeout=deadline(30))
+        rc = server.stop()
+    finally:
+        for client in clients:
+            client.close()
+    assert rc == 0, server.stderr
+    assert "stopping with" in server.stderr
