@@ -13,6 +13,8 @@ namespace socks5::server {
 // The file that defines the flags, for absl::FlagsUsageConfig.
 inline constexpr char kFlagsFile[] = "server/flags.cc";
 
+// --hash_password: main() reads a password on stdin and prints its hash instead of serving.
+bool HashPasswordRequested();
 // --log_level.
 absl::StatusOr<net::LogLevel> LogLevelFromFlags();
 // Every other flag, parsed and then checked (ValidateConfig). Call after absl::ParseCommandLine.

@@ -64,6 +64,9 @@ class Session {
 
   Context& context() { return context_; }
   const Settings& settings() const { return context_.settings; }
+  // The users this session authenticates against (null: no authentication). The one place the
+  // session code reads them, so a reloadable snapshot replaces one line.
+  const std::shared_ptr<const Credentials>& users() const { return context_.settings.users; }
   asio::ip::tcp::socket& client() { return client_; }
   const asio::ip::tcp::endpoint& client_endpoint() const { return client_endpoint_; }
   AccessRecord& record() { return record_; }
