@@ -110,8 +110,8 @@ tsan() {
 # libFuzzer: every target in tests/fuzz runs FUZZ_RUNS executions from a copy of its corpus (so
 # the tree stays as it is); a finding fails the step and is written to tests/fuzz/corpus/TARGET/
 # (crash-*, leak-*, timeout-*), ready to be committed with the fix. -max_len=1024: the longest
-# protocol message is 262 bytes, a users-file line 511, a flag value a few dozen; the sequence
-# targets need a dozen datagrams.
+# protocol message is 262 bytes, a users-file line 511, a flag value a few dozen, a rules file a
+# dozen rules; the sequence targets need a dozen datagrams.
 fuzz() {
   local runs=${FUZZ_RUNS:-400000} target name work rc=0
   cmake -S "$root" -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
@@ -149,6 +149,7 @@ docker_image() { bash docker/test.sh; }
 bench() {
   build-release/tests/bench/protocol_bench --benchmark_min_time=0.01 &&
     build-release/tests/bench/udp_bench --benchmark_min_time=0.01 &&
+    build-release/tests/bench/rules_bench --benchmark_min_time=0.01 &&
     SOCKS5D_BIN=$root/build-release/socks5d $py integration/bench/run.py --quick
 }
 
