@@ -35,7 +35,7 @@ std::string AccessRecord::LogLine(const asio::ip::tcp::endpoint& client, absl::T
 }
 
 Session::Session(Context& context, asio::ip::tcp::socket client)
-    : context_(context), client_(std::move(client)) {
+    : context_(context), client_(std::move(client)), rules_(context.settings.rules) {
   record_.start = absl::Now();
   std::error_code ec;
   client_endpoint_ = client_.remote_endpoint(ec);
