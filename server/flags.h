@@ -15,6 +15,8 @@ inline constexpr char kFlagsFile[] = "server/flags.cc";
 
 // --hash_password: main() reads a password on stdin and prints its hash instead of serving.
 bool HashPasswordRequested();
+// --check_config: validate (BuildConfig) and exit without listening.
+bool CheckConfigFlag();
 // --log_level.
 absl::StatusOr<net::LogLevel> LogLevelFromFlags();
 // Every other flag, parsed and then checked (ValidateConfig). Call after absl::ParseCommandLine.

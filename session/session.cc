@@ -25,6 +25,9 @@ AccessRecord::CommandFields& AccessRecord::fields() {
 
 std::string AccessRecord::LogLine(const asio::ip::tcp::endpoint& client, absl::Time now) const {
   std::string extra;
+  if (rule_decided) {
+    absl::StrAppend(&extra, " rule=", rule != nullptr ? rule->source : "default");
+  }
   if (const CommandFields* f = command_fields.get()) {
     if (f->bound) absl::StrAppend(&extra, " bound=", f->bound->ToString());
     if (f->outcome) absl::StrAppend(&extra, " outcome=", *f->outcome);
@@ -39,7 +42,7 @@ std::string AccessRecord::LogLine(const asio::ip::tcp::endpoint& client, absl::T
 }
 
 Session::Session(Context& context, asio::ip::tcp::socket client)
-    : context_(context), client_(std::move(client)) {
+    : context_(context), client_(std::move(client)), rules_(context.settings.rules) {
   record_.start = absl::Now();
   std::error_code ec;
   client_endpoint_ = client_.remote_endpoint(ec);

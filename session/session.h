@@ -11,6 +11,7 @@
 
 #include "absl/time/time.h"
 #include "asio.hpp"
+#include "policy/rules.h"
 #include "protocol/address.h"
 #include "protocol/messages.h"
 #include "relay/tcp_relay.h"
@@ -42,6 +43,9 @@ struct AccessRecord {
   std::optional<protocol::Reply> reply;  // the last reply sent
   relay::Counters bytes;
   std::unique_ptr<CommandFields> command_fields;  // null until a BIND or UDP handler sets one
+  // --rules_file (session/rules.h): set when a rule decided; `rule` null is the implicit deny.
+  bool rule_decided = false;
+  const policy::Rule* rule = nullptr;
 
   // The BIND/UDP fields, created on first use.
   CommandFields& fields();
@@ -73,6 +77,17 @@ class Session {
   // Client bytes that arrived behind the request (pipelined); the handler forwards them first.
   std::vector<std::uint8_t>& early_data() { return early_data_; }
   Admitted& admitted() { return admitted_; }
+  // The RFC 1929 user name the client authenticated as; nullopt without authentication.
+  const std::optional<std::string>& user() const { return user_; }
+  void set_user(std::string user) { user_ = std::move(user); }
+  // The access rules (--rules_file) this session is decided by, taken once when it starts and held
+  // for its whole life (the access record points into them); null: no rules file (everything the
+  // destination policy allows is allowed). The one place a session reaches them.
+  const std::shared_ptr<const policy::RuleSet>& rules() const { return rules_; }
+  // The rule that allowed what this session uses (session/rules.h ApplyAllowingRule); null
+  // without a rules file.
+  const policy::Rule* allowing_rule() const { return allowing_rule_; }
+  void set_allowing_rule(const policy::Rule* rule) { allowing_rule_ = rule; }
 
  private:
   Context& context_;
@@ -80,6 +95,9 @@ class Session {
   asio::ip::tcp::socket client_;
   asio::ip::tcp::endpoint client_endpoint_;
   std::vector<std::uint8_t> early_data_;
+  std::optional<std::string> user_;
+  std::shared_ptr<const policy::RuleSet> rules_;  // outlives ~Session's access-log line
+  const policy::Rule* allowing_rule_ = nullptr;
   AccessRecord record_;
 };
 
