@@ -33,6 +33,10 @@ struct Config : session::Settings {
   // reserve; 0: unlimited) and the RFC 1929 guessing throttle.
   std::int64_t descriptor_budget = 0;
   session::ThrottleOptions auth_throttle;
+  // The reloadable files (server/policy_files.h reads them at start-up and on SIGHUP). Fixed for
+  // the process's life: without --users_file no reload turns authentication on, with it none
+  // turns it off.
+  std::string users_file;  // --users_file; "": no authentication
 };
 
 // Whole-configuration checks: the open-proxy safety rule, ranges and minimums.

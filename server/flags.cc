@@ -17,7 +17,6 @@
 #include "dns/resolver.h"
 #include "net/parse.h"
 #include "net/port_range.h"
-#include "server/users.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:1080",
           "Comma-separated HOST:PORT addresses to listen on (IPv6 as [::1]:1080; port 0 picks a "
@@ -25,7 +24,7 @@ ABSL_FLAG(std::string, listen, "127.0.0.1:1080",
 ABSL_FLAG(int, workers, 0, "Worker threads, each with its own event loop (0: one per core).");
 ABSL_FLAG(std::string, users_file, "",
           "File of `user:password` lines; when set, RFC 1929 username/password authentication "
-          "is required and clients offering only no-auth are refused.");
+          "is required and clients offering only no-auth are refused. Re-read on SIGHUP.");
 ABSL_FLAG(bool, allow_open_proxy, false,
           "Allow listening on a non-loopback address without --users_file (an open proxy).");
 ABSL_FLAG(absl::Duration, handshake_timeout, absl::Seconds(10),
@@ -186,11 +185,7 @@ absl::Status BuildProcessFlags(Config& config) {
   config.workers =
       workers == 0 ? static_cast<int>(std::max(1u, std::thread::hardware_concurrency())) : workers;
 
-  if (std::string path = absl::GetFlag(FLAGS_users_file); !path.empty()) {
-    auto users = Users::Load(path);
-    if (!users.ok()) return users.status();
-    config.users = std::make_shared<const Users>(std::move(*users));
-  }
+  config.users_file = absl::GetFlag(FLAGS_users_file);  // read by LoadPolicyFiles
   config.allow_open_proxy = absl::GetFlag(FLAGS_allow_open_proxy);
   config.handshake_timeout = absl::GetFlag(FLAGS_handshake_timeout);
   config.connect_timeout = absl::GetFlag(FLAGS_connect_timeout);

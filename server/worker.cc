@@ -85,6 +85,10 @@ void Worker::SetProcessWide(std::shared_ptr<const udp::DestinationPolicy> destin
   context_->udp_memory = udp_memory;
 }
 
+void Worker::SetPolicies(std::shared_ptr<const session::PolicyStore> policies) {
+  context_->policies = std::move(policies);
+}
+
 Worker::~Worker() {
   Stop();
   Join();

@@ -42,6 +42,8 @@ class Worker {
   // and the process-wide UDP memory budget (must outlive the worker).
   void SetProcessWide(std::shared_ptr<const udp::DestinationPolicy> destinations,
                       udp::MemoryBudget* udp_memory);
+  // Before Start(): the server's users and rules (session/policy.h), replaced on SIGHUP.
+  void SetPolicies(std::shared_ptr<const session::PolicyStore> policies);
   void Start();          // starts the thread
   void StopAccepting();  // thread-safe: closes the acceptors
   void Stop();           // thread-safe: stops the loop; sessions are dropped

@@ -62,8 +62,7 @@ asio::awaitable<std::optional<std::uint8_t>> AsyncNegotiate(Session& session, In
     co_return std::nullopt;
   }
   Consume(in, greeting->consumed);
-  std::uint8_t method =
-      protocol::ChooseMethod(greeting->value, session.settings().users != nullptr);
+  std::uint8_t method = protocol::ChooseMethod(greeting->value, session.users() != nullptr);
   std::array<std::uint8_t, 2> out;
   protocol::EncodeMethodSelection(method, out);
   if (!co_await AsyncWriteAll(session.client(), out)) co_return std::nullopt;
@@ -89,7 +88,7 @@ asio::awaitable<bool> AsyncAuthenticate(Session& session, Input& in) {
       if (co_await net::AsyncWait(timer)) co_return false;  // the handshake deadline passed
     }
   }
-  const Credentials& users = *session.settings().users;
+  const Credentials& users = *session.users();
   bool ok = complete && users.Check(auth->value.username, auth->value.password);
   if (!ok && complete && admission != nullptr) {
     admission->auth_throttle.RecordFailure(throttle_key, absl::Now());

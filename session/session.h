@@ -15,6 +15,7 @@
 #include "relay/tcp_relay.h"
 #include "session/admission.h"
 #include "session/context.h"
+#include "session/policy.h"
 
 namespace socks5::session {
 
@@ -61,9 +62,15 @@ class Session {
   // Client bytes that arrived behind the request (pipelined); the handler forwards them first.
   std::vector<std::uint8_t>& early_data() { return early_data_; }
   Admitted& admitted() { return admitted_; }
+  // The users and rules as they were when the session started (session/policy.h): a reload
+  // never changes them for this session. The one place a session reads either.
+  const std::shared_ptr<const Policy>& policy() const { return policy_; }
+  const Credentials* users() const { return policy_->users.get(); }      // null: no authentication
+  const policy::RuleSet* rules() const { return policy_->rules.get(); }  // null: no rules
 
  private:
   Context& context_;
+  std::shared_ptr<const Policy> policy_;  // taken once, at the start
   Admitted admitted_;  // declared before client_: released after the socket is closed
   asio::ip::tcp::socket client_;
   asio::ip::tcp::endpoint client_endpoint_;
