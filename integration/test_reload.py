@@ -280,3 +280,50 @@ def test_reload_under_load_drops_no_session_and_loses_no_byte(socks5d, users_fil
         assert (record["user"], record["reply"], record["up"], record["down"]) == \
             (USER, "00", str(total), str(total)), record
     assert auth_status(server, USER, PASSWORD) != 0 and auth_status(server, "bob", "hunter2") == 0
+
+
+# --- The rules file (--rules_file) --------------------------------------------------------------
+
+
+def write_file(path, text):
+    tmp = path.with_name(path.name + ".new")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def test_rules_file_reloads_and_counts(socks5d, users_file, tmp_path):
+    rules = tmp_path / "rules"
+    write_file(rules, "deny to=169.254.0.0/16\nallow user=*\n")
+    server = socks5d(f"--users_file={users_file}", f"--rules_file={rules}")
+    write_file(rules, "deny to=169.254.0.0/16\ndeny cmd=bind\nallow user=*\n")
+    assert reload(server).group(0) == "reloaded users=2 rules=3"
+
+
+def test_bad_rules_file_changes_nothing_not_even_the_users(socks5d, users_file, tmp_path):
+    """Users and rules are validated together: good users beside a broken rules file apply
+    neither."""
+    rules = tmp_path / "rules"
+    write_file(rules, "allow user=*\n")
+    server = socks5d(f"--users_file={users_file}", f"--rules_file={rules}")
+    write_users(users_file, (USER, PASSWORD), ("carol", "n3w"))
+    write_file(rules, "allow user=*\nallow cmd=teleport\n")
+    match = reload(server, r"reload failed: (.*)")
+    assert match.group(1).startswith(f"{rules}:2: unknown command in cmd="), match.group(0)
+    assert auth_status(server, "carol", "n3w") != 0
+    assert auth_status(server, "bob", "hunter2") == 0
+    # An emptied rules file would refuse everyone: a failed reload, not a lock-out.
+    write_file(rules, "")
+    reload(server, rf"reload failed: {re.escape(str(rules))}: no rules in the file")
+    write_file(rules, "allow user=*\n")
+    assert reload(server).group(0) == "reloaded users=2 rules=1"
+    assert auth_status(server, "carol", "n3w") == 0
+
+
+def test_malformed_rules_file_stops_start_up(socks5d, tmp_path):
+    rules = tmp_path / "rules"
+    write_file(rules, "allow user=*\n\ndeny to=10.0.0.0/33\n")
+    server = socks5d(f"--rules_file={rules}", wait=False)
+    server.expect_exit = True
+    rc, output = server.wait_exit()
+    assert rc != 0 and f"{rules}:3: " in output, output
+    assert "listening on" not in output, output

@@ -37,6 +37,7 @@ struct Config : session::Settings {
   // the process's life: without --users_file no reload turns authentication on, with it none
   // turns it off.
   std::string users_file;  // --users_file; "": no authentication
+  std::string rules_file;  // --rules_file; "": no rules (everything allowed)
 };
 
 // Whole-configuration checks: the open-proxy safety rule, ranges and minimums.

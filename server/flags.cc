@@ -25,6 +25,10 @@ ABSL_FLAG(int, workers, 0, "Worker threads, each with its own event loop (0: one
 ABSL_FLAG(std::string, users_file, "",
           "File of `user:password` lines; when set, RFC 1929 username/password authentication "
           "is required and clients offering only no-auth are refused. Re-read on SIGHUP.");
+ABSL_FLAG(std::string, rules_file, "",
+          "File of access rules (allow/deny lines, first match wins, an implicit deny at the end; "
+          "see README \"Rules\"). Unset: everything is allowed but --deny_destinations. Re-read "
+          "on SIGHUP.");
 ABSL_FLAG(bool, allow_open_proxy, false,
           "Allow listening on a non-loopback address without --users_file (an open proxy).");
 ABSL_FLAG(absl::Duration, handshake_timeout, absl::Seconds(10),
@@ -185,7 +189,8 @@ absl::Status BuildProcessFlags(Config& config) {
   config.workers =
       workers == 0 ? static_cast<int>(std::max(1u, std::thread::hardware_concurrency())) : workers;
 
-  config.users_file = absl::GetFlag(FLAGS_users_file);  // read by LoadPolicyFiles
+  config.users_file = absl::GetFlag(FLAGS_users_file);  // both read by LoadPolicyFiles
+  config.rules_file = absl::GetFlag(FLAGS_rules_file);
   config.allow_open_proxy = absl::GetFlag(FLAGS_allow_open_proxy);
   config.handshake_timeout = absl::GetFlag(FLAGS_handshake_timeout);
   config.connect_timeout = absl::GetFlag(FLAGS_connect_timeout);

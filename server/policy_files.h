@@ -1,6 +1,6 @@
 // The one loading path of the reloadable configuration (session/policy.h): start-up
-// (Server::Start), SIGHUP (the server's reload) and --check_config read the users file here, and
-// nowhere else.
+// (Server::Start), SIGHUP (the server's reload) and --check_config read the users file
+// (--users_file) and the rules file (--rules_file) here, and nowhere else.
 #ifndef SOCKS5_SERVER_POLICY_FILES_H_
 #define SOCKS5_SERVER_POLICY_FILES_H_
 
@@ -23,7 +23,8 @@ struct LoadedPolicy {
 
 // Reads and validates every file `config` names. Either all of them are valid and come back
 // together, or the first error comes back (`FILE:LINE: what is wrong`, or the file that cannot be
-// read) and nothing else: a caller never holds half a configuration.
+// read) and nothing else: a caller never holds half a configuration. A rules file without a rule
+// is an error, as an empty users file is.
 absl::StatusOr<LoadedPolicy> LoadPolicyFiles(const Config& config);
 
 }  // namespace socks5::server

@@ -11,11 +11,8 @@
 #include <memory>
 #include <mutex>
 
+#include "policy/rules.h"
 #include "session/credentials.h"
-
-namespace socks5::policy {
-class RuleSet;  // policy/rules.h
-}  // namespace socks5::policy
 
 namespace socks5::session {
 

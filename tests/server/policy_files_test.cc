@@ -96,5 +96,64 @@ TEST_F(PolicyFilesTest, AMissingUsersFileIsAnError) {
   EXPECT_THAT(std::string(loaded.status().message()), HasSubstr("cannot read"));
 }
 
+TEST_F(PolicyFilesTest, LoadsTheRulesFile) {
+  Config config;
+  config.rules_file = Write("rules", "# team\ndeny to=169.254.0.0/16\nallow user=*\n");
+  auto loaded = LoadPolicyFiles(config);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  ASSERT_NE(loaded->policy.rules, nullptr);
+  EXPECT_EQ(loaded->policy.rules->size(), 2u);
+  EXPECT_EQ(loaded->policy.rules->rules()[1].source, config.rules_file + ":3");
+  EXPECT_EQ(loaded->policy.users, nullptr);
+  EXPECT_EQ(loaded->Summary(), "users=0 rules=2");
+}
+
+TEST_F(PolicyFilesTest, RulesErrorsNameTheFileAndLine) {
+  struct Case {
+    std::string contents;
+    std::string expected;  // after the path
+  };
+  const Case cases[] = {
+      {"allow user=*\nallow colour=blue\n", ":2: unknown key"},
+      {"deny cmd=bind\nallow cmd=teleport\n", ":2: unknown command in cmd="},
+      {"# only comments\n\n", ": no rules in the file"},
+      {"", ": no rules in the file"},  // truncated: not "refuse everyone"
+  };
+  for (const Case& c : cases) {
+    Config config;
+    config.rules_file = Write("rules", c.contents);
+    auto loaded = LoadPolicyFiles(config);
+    ASSERT_FALSE(loaded.ok()) << c.contents;
+    EXPECT_THAT(std::string(loaded.status().message()), HasSubstr(config.rules_file + c.expected))
+        << c.contents;
+  }
+  Config missing;
+  missing.rules_file = dir_ + "/deleted";
+  auto loaded = LoadPolicyFiles(missing);
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_THAT(std::string(loaded.status().message()), HasSubstr("cannot read"));
+}
+
+TEST_F(PolicyFilesTest, AllOrNothing) {
+  // Good users with bad rules (and the reverse): an error, no users or rules to half-apply.
+  Config config;
+  config.users_file = Write("users", "alice:secret\n");
+  config.rules_file = Write("rules", "allow user=*\nbogus\n");
+  auto loaded = LoadPolicyFiles(config);
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_THAT(std::string(loaded.status().message()), HasSubstr(config.rules_file + ":2: "));
+
+  config.users_file = Write("users", "alice\n");
+  config.rules_file = Write("rules", "allow user=*\n");
+  loaded = LoadPolicyFiles(config);
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_THAT(std::string(loaded.status().message()), HasSubstr(config.users_file + ":1: "));
+
+  config.users_file = Write("users", "alice:secret\n");
+  loaded = LoadPolicyFiles(config);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ(loaded->Summary(), "users=1 rules=1");
+}
+
 }  // namespace
 }  // namespace socks5::server
