@@ -399,10 +399,10 @@ Decision RuleSet::CouldAllow(const Query& query) const {
   return Decision{};
 }
 
-Decision RuleSet::DecideAssociation(const udp::IpAddress& client,
-                                    std::optional<absl::string_view> user) const {
+Decision RuleSet::DecideAnyTarget(const udp::IpAddress& client,
+                                  std::optional<absl::string_view> user, Command command) const {
   for (const Rule& rule : rules_) {
-    if (!MatchesIdentity(rule, client, user, Command::kUdp)) continue;
+    if (!MatchesIdentity(rule, client, user, command)) continue;
     if (!rule.has_to && rule.ports.empty()) return Decision{rule.allow, &rule};
     if (rule.allow) return Decision{true, &rule};
   }

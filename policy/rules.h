@@ -99,11 +99,12 @@ class RuleSet {
   // resolving it.
   Decision CouldAllow(const Query& query) const;
 
-  // A UDP association (cmd=udp) before any datagram: only from= and user= are known. Allowed if
-  // some allow rule may match a datagram; denied by the first rule that matches whatever the
-  // target, or by the implicit deny.
-  Decision DecideAssociation(const udp::IpAddress& client,
-                             std::optional<absl::string_view> user) const;
+  // A request whose target is not known yet: a UDP association (its datagrams are decided one by
+  // one), or a BIND whose DST.ADDR is 0.0.0.0 (any peer; the peer is decided when it connects).
+  // Only from=, user= and cmd= are known: allowed if some allow rule may match a target; denied
+  // by the first rule that matches whatever the target, or by the implicit deny.
+  Decision DecideAnyTarget(const udp::IpAddress& client, std::optional<absl::string_view> user,
+                           Command command) const;
 
   const std::vector<Rule>& rules() const { return rules_; }
   std::size_t size() const { return rules_.size(); }

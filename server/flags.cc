@@ -15,6 +15,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "dns/resolver.h"
+#include "net/log.h"
 #include "net/parse.h"
 #include "net/port_range.h"
 
@@ -26,9 +27,13 @@ ABSL_FLAG(std::string, users_file, "",
           "File of `user:password` lines; when set, RFC 1929 username/password authentication "
           "is required and clients offering only no-auth are refused. Re-read on SIGHUP.");
 ABSL_FLAG(std::string, rules_file, "",
-          "File of access rules (allow/deny lines, first match wins, an implicit deny at the end; "
-          "see README \"Rules\"). Unset: everything is allowed but --deny_destinations. Re-read "
-          "on SIGHUP.");
+          "File of access rules, one a line (`allow|deny key=value,...`; README \"Rules\"), "
+          "decided first match wins with an implicit deny at the end. Unset: every destination "
+          "--deny_destinations allows is allowed. A malformed file stops start-up with FILE:LINE. "
+          "Re-read on SIGHUP.");
+ABSL_FLAG(bool, check_config, false,
+          "Validate the flags, the users file and the rules file, print the result and exit: 0 "
+          "when valid, 1 with the error (FILE:LINE for a file) otherwise. Listens on nothing.");
 ABSL_FLAG(bool, allow_open_proxy, false,
           "Allow listening on a non-loopback address without --users_file (an open proxy).");
 ABSL_FLAG(absl::Duration, handshake_timeout, absl::Seconds(10),
@@ -178,7 +183,8 @@ absl::Status BuildAdmissionFlags(Config& config) {
   return absl::OkStatus();
 }
 
-// --listen, --workers, --users_file, --allow_open_proxy, the timeouts and --max_sessions.
+// --listen, --workers, --users_file, --rules_file, --allow_open_proxy, the timeouts and
+// --max_sessions.
 absl::Status BuildProcessFlags(Config& config) {
   auto listen = net::ParseListenList(absl::GetFlag(FLAGS_listen));
   if (!listen.ok()) return listen.status();
@@ -274,6 +280,8 @@ absl::Status BuildCommandFlags(Config& config) {
 }
 
 }  // namespace
+
+bool CheckConfigFlag() { return absl::GetFlag(FLAGS_check_config); }
 
 absl::StatusOr<net::LogLevel> LogLevelFromFlags() {
   return net::ParseLogLevel(absl::GetFlag(FLAGS_log_level));

@@ -10,9 +10,11 @@
 #include "absl/flags/usage_config.h"
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_format.h"
 #include "net/log.h"
 #include "server/config.h"
 #include "server/flags.h"
+#include "server/policy_files.h"
 #include "server/server.h"
 
 namespace {
@@ -43,17 +45,33 @@ int main(int argc, char** argv) {
                  positional[1]);
     return 2;
   }
+  // A configuration error exits 1, as Abseil does for an unknown flag or a malformed value.
+  const bool check_only = socks5::server::CheckConfigFlag();
   auto level = socks5::server::LogLevelFromFlags();
   if (!level.ok()) {
     std::fprintf(stderr, "socks5d: %s\n", std::string(level.status().message()).c_str());
-    return 2;
+    return 1;
   }
   socks5::net::SetLogLevel(*level);
 
   socks5::server::Config config;
   if (absl::Status s = socks5::server::BuildConfig(config); !s.ok()) {
     std::fprintf(stderr, "socks5d: %s\n", std::string(s.message()).c_str());
-    return 2;
+    return 1;
+  }
+  if (check_only) {
+    // The same loading path as start-up and SIGHUP (server/policy_files.h).
+    auto loaded = socks5::server::LoadPolicyFiles(config);
+    if (!loaded.ok()) {
+      std::fprintf(stderr, "socks5d: %s\n", std::string(loaded.status().message()).c_str());
+      return 1;
+    }
+    std::printf("socks5d: configuration OK%s\n",
+                loaded->policy.rules ? absl::StrFormat(" (--rules_file=%s: %d rules)",
+                                                       config.rules_file, loaded->rules)
+                                           .c_str()
+                                     : "");
+    return 0;
   }
   socks5::net::LogDebug("max_sessions=%d", config.max_sessions);
   socks5::server::Server server(std::move(config));

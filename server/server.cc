@@ -77,6 +77,7 @@ absl::Status Server::Start() {
   // The files first: a malformed one stops start-up with FILE:LINE before anything listens.
   absl::StatusOr<LoadedPolicy> loaded = LoadPolicyFiles(config_);
   if (!loaded.ok()) return loaded.status();
+  if (loaded->policy.rules) LogInfo("rules_file=%s: %d rules", config_.rules_file, loaded->rules);
   policies_->Replace(std::move(loaded->policy));
   // Worker 0 binds the configured endpoints (port 0 becomes a real port); the other workers bind
   // the same ports with SO_REUSEPORT so the kernel spreads connections across them.

@@ -15,6 +15,7 @@
 #include "dns/resolver.h"
 #include "net/parse.h"
 #include "net/port_range.h"
+#include "policy/rules.h"
 #include "relay/pools.h"
 #include "session/admission.h"
 #include "session/credentials.h"

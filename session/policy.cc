@@ -25,8 +25,9 @@ std::uint64_t PolicyStore::Replace(Policy next) {
   return generation;
 }
 
-PolicyFollower::PolicyFollower(const PolicyStore& store, std::shared_ptr<const Policy> start)
-    : store_(&store), policy_(std::move(start)) {}
+PolicyFollower::PolicyFollower(std::shared_ptr<const PolicyStore> store,
+                               std::shared_ptr<const Policy> start)
+    : store_(std::move(store)), policy_(std::move(start)) {}
 
 bool PolicyFollower::Refresh() {
   if (store_->generation() == policy_->generation) return false;

@@ -48,8 +48,8 @@ class PolicyStore {
 // were made under. Refresh() costs one atomic load unless a reload happened. One thread only.
 class PolicyFollower {
  public:
-  // Starts from `start` (the session's snapshot); `store` must outlive the follower.
-  PolicyFollower(const PolicyStore& store, std::shared_ptr<const Policy> start);
+  // Starts from `start` (the session's snapshot). Never null.
+  PolicyFollower(std::shared_ptr<const PolicyStore> store, std::shared_ptr<const Policy> start);
 
   // True when a newer snapshot was published since the last look: policy() is now that one and
   // the caller drops every decision it cached.
@@ -57,7 +57,7 @@ class PolicyFollower {
   const Policy& policy() const { return *policy_; }
 
  private:
-  const PolicyStore* store_;
+  std::shared_ptr<const PolicyStore> store_;
   std::shared_ptr<const Policy> policy_;
 };
 

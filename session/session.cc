@@ -20,6 +20,9 @@ std::string ReplyText(const std::optional<protocol::Reply>& reply) {
 
 std::string AccessRecord::LogLine(const asio::ip::tcp::endpoint& client, absl::Time now) const {
   std::string extra;
+  if (rule_decided) {
+    absl::StrAppend(&extra, " rule=", rule != nullptr ? rule->source : "default");
+  }
   if (bound) absl::StrAppend(&extra, " bound=", bound->ToString());
   if (outcome) absl::StrAppend(&extra, " outcome=", *outcome);
   if (peer) absl::StrAppend(&extra, " peer=", peer->ToString());

@@ -4,12 +4,14 @@
 #define SOCKS5_SESSION_SESSION_H_
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/time/time.h"
 #include "asio.hpp"
+#include "policy/rules.h"
 #include "protocol/address.h"
 #include "protocol/messages.h"
 #include "relay/tcp_relay.h"
@@ -36,6 +38,9 @@ struct AccessRecord {
   // UDP ASSOCIATE: the relay socket and the association's counters (udp::Association::LogFields).
   std::optional<protocol::Address> relay;
   std::string association_fields;
+  // --rules_file (session/rules.h): set when a rule decided; `rule` null is the implicit deny.
+  bool rule_decided = false;
+  const policy::Rule* rule = nullptr;
 
   std::string LogLine(const asio::ip::tcp::endpoint& client, absl::Time now) const;
 };
@@ -65,8 +70,17 @@ class Session {
   // The users and rules as they were when the session started (session/policy.h): a reload
   // never changes them for this session. The one place a session reads either.
   const std::shared_ptr<const Policy>& policy() const { return policy_; }
-  const Credentials* users() const { return policy_->users.get(); }      // null: no authentication
-  const policy::RuleSet* rules() const { return policy_->rules.get(); }  // null: no rules
+  const Credentials* users() const { return policy_->users.get(); }  // null: no authentication
+  // The access rules (--rules_file) this session is decided by; null: no rules file (everything
+  // the destination policy allows is allowed).
+  const std::shared_ptr<const policy::RuleSet>& rules() const { return policy_->rules; }
+  // The RFC 1929 user name the client authenticated as; nullopt without authentication.
+  const std::optional<std::string>& user() const { return user_; }
+  void set_user(std::string user) { user_ = std::move(user); }
+  // The rule that allowed what this session uses (session/rules.h ApplyAllowingRule); null
+  // without a rules file. Points into rules(), which the session holds for its life.
+  const policy::Rule* allowing_rule() const { return allowing_rule_; }
+  void set_allowing_rule(const policy::Rule* rule) { allowing_rule_ = rule; }
 
  private:
   Context& context_;
@@ -75,6 +89,8 @@ class Session {
   asio::ip::tcp::socket client_;
   asio::ip::tcp::endpoint client_endpoint_;
   std::vector<std::uint8_t> early_data_;
+  std::optional<std::string> user_;
+  const policy::Rule* allowing_rule_ = nullptr;
   AccessRecord record_;
 };
 

@@ -11,11 +11,13 @@
 #include "relay/udp_relay.h"
 #include "session/handlers.h"
 #include "session/replies.h"
+#include "session/rules.h"
 
 namespace socks5::session {
 namespace {
 
-relay::RelayOptions RelayOptionsFor(const Context& context) {
+relay::RelayOptions RelayOptionsFor(Session& session) {
+  const Context& context = session.context();
   const Settings& settings = context.settings;
   relay::RelayOptions options;
   options.association.reply_policy = settings.udp_reply_policy;
@@ -24,6 +26,24 @@ relay::RelayOptions RelayOptionsFor(const Context& context) {
   options.association.destinations = context.destinations;
   options.association.memory_budget = context.udp_memory;  // the server outlives its workers
   options.idle_timeout = absl::ToChronoNanoseconds(settings.udp_idle_timeout);
+  if (session.rules()) {
+    // Owned by the relay's association (which may outlive this frame by a callback or two).
+    // The decisions follow reloads (session/policy.h): once a newer snapshot is published the
+    // cache starts over with its rules, so new datagrams are decided by them. One atomic load
+    // per datagram otherwise.
+    struct FollowedRules {
+      PolicyFollower policy;
+      UdpRuleCache cache;
+    };
+    auto rules = std::make_shared<FollowedRules>(
+        FollowedRules{PolicyFollower(context.policies, session.policy()),
+                      UdpRuleCache(session.rules(), session)});
+    options.association.rules_allow = [rules](const udp::Endpoint& target,
+                                              const std::string* name) {
+      if (rules->policy.Refresh()) rules->cache.Reset(rules->policy.policy().rules);
+      return rules->cache.Allowed(target, name);
+    };
+  }
   return options;
 }
 
@@ -86,6 +106,18 @@ asio::awaitable<void> RunUdpAssociate(Session& session, protocol::Request reques
       co_return co_await AsyncFailAndClose(session, protocol::Reply::kGeneralFailure);
     }
   }
+  // The rules (session/rules.h): the association by from/user/cmd=udp, then every datagram.
+  if (const auto& rules = session.rules(); rules) {
+    const policy::Query base = RuleQuery(session, policy::Command::kUdp);
+    const policy::Decision decision =
+        rules->DecideAnyTarget(base.client, base.user, policy::Command::kUdp);
+    RecordRule(session, decision);
+    if (!decision.allow) {
+      net::LogDebug("UDP ASSOCIATE refused by rule=%s", decision.source());
+      co_return co_await AsyncFailAndClose(session, protocol::Reply::kNotAllowed);
+    }
+    ApplyAllowingRule(session, decision.rule);
+  }
   // The relay listens where the client already reaches us: the control connection's local address.
   std::error_code ec;
   asio::ip::tcp::endpoint local = session.client().local_endpoint(ec);
@@ -101,7 +133,7 @@ asio::awaitable<void> RunUdpAssociate(Session& session, protocol::Request reques
   // new names at once gets counted drops (drop_dns_busy), not a share of the worker's lookups.
   std::shared_ptr<relay::UdpRelay> relay = relay::UdpRelay::Create(
       std::move(socket), session.client_endpoint().address(), request.destination,
-      RelayOptionsFor(session.context()),
+      RelayOptionsFor(session),
       [&resolver, budget = dns::LookupBudget(settings.udp_max_lookups_per_association)](
           const std::string& name, relay::ResolveHandler handler) mutable {
         // The worker's resolver outlives its sessions, and it caches and coalesces.

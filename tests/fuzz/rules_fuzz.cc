@@ -3,7 +3,7 @@
 // up; then queries built from the rules' own names, addresses and ports check the matcher:
 //  - first match: the rules up to the deciding rule's line decide the same way;
 //  - CouldAllow refusing a name means Decide refuses it at every address;
-//  - DecideAssociation refusing means Decide refuses every udp datagram of that client and user;
+//  - DecideAnyTarget refusing means Decide refuses every target of that client, user and command;
 //  - a name differing only in case or a trailing dot decides the same way.
 #include <cstddef>
 #include <cstdint>
@@ -85,8 +85,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const p::Command commands[] = {p::Command::kConnect, p::Command::kBind, p::Command::kUdp};
   for (const IpAddress& client : {addresses[0], addresses.back()}) {
     for (const auto& user : users) {
-      const p::Decision association = set.DecideAssociation(client, user);
       for (p::Command command : commands) {
+        const p::Decision any = set.DecideAnyTarget(client, user, command);
         for (const std::string& name : names) {
           for (std::uint16_t port : {ports[0], ports.back()}) {
             p::Query q{client, user, command, name, std::nullopt, port};
@@ -98,7 +98,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
               q.address = address;
               const p::Decision d = set.Decide(q);
               if (!could.allow) Check(!d.allow);
-              if (command == p::Command::kUdp && !association.allow) Check(!d.allow);
+              if (!any.allow) Check(!d.allow);
               q.name = upper;
               const p::Decision same = set.Decide(q);
               Check(same.allow == d.allow && same.rule == d.rule);

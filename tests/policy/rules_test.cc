@@ -386,31 +386,38 @@ TEST(RuleSetTest, CouldAllowTable) {
   }
 }
 
-TEST(RuleSetTest, DecideAssociationTable) {
+TEST(RuleSetTest, DecideAnyTargetTable) {
   struct Case {
     const char* rules;
     std::optional<absl::string_view> user;
+    Command command;
     bool allow;
     const char* rule;
   };
   const std::optional<absl::string_view> none;
+  const Command udp = Command::kUdp;
   const Case cases[] = {
-      {"allow cmd=udp", none, true, "rules:1"},
-      {"allow cmd=connect", none, false, "default"},
-      {"deny to=127.0.0.0/8\nallow cmd=udp", none, true, "rules:2"},  // a datagram decision
-      {"deny port=53\nallow cmd=udp", none, true, "rules:2"},
-      {"allow user=alice cmd=udp to=.example.test", "alice", true, "rules:1"},
-      {"allow user=alice cmd=udp to=.example.test", "bob", false, "default"},
-      {"allow user=alice cmd=udp port=53", none, false, "default"},
-      {"deny user=- cmd=udp\nallow", none, false, "rules:1"},
-      {"deny from=127.0.0.0/8\nallow", "alice", false, "rules:1"},
-      {"deny from=10.0.0.0/8\nallow", "alice", true, "rules:2"},
+      {"allow cmd=udp", none, udp, true, "rules:1"},
+      {"allow cmd=connect", none, udp, false, "default"},
+      {"deny to=127.0.0.0/8\nallow cmd=udp", none, udp, true, "rules:2"},  // datagrams decide
+      {"deny port=53\nallow cmd=udp", none, udp, true, "rules:2"},
+      {"allow user=alice cmd=udp to=.example.test", "alice", udp, true, "rules:1"},
+      {"allow user=alice cmd=udp to=.example.test", "bob", udp, false, "default"},
+      {"allow user=alice cmd=udp port=53", none, udp, false, "default"},
+      {"allow user=alice cmd=udp port=53", "alice", udp, true, "rules:1"},
+      {"deny user=- cmd=udp\nallow", none, udp, false, "rules:1"},
+      {"deny from=127.0.0.0/8\nallow", "alice", udp, false, "rules:1"},
+      {"deny from=10.0.0.0/8\nallow", "alice", udp, true, "rules:2"},
+      {"allow cmd=udp", none, Command::kBind, false, "default"},
+      {"deny cmd=bind\nallow", none, Command::kBind, false, "rules:1"},
+      {"deny cmd=bind\nallow", none, udp, true, "rules:2"},
+      {"allow cmd=bind to=192.0.2.1", none, Command::kBind, true, "rules:1"},
   };
   for (const Case& c : cases) {
     RuleSet set = MustParse(c.rules);
-    Decision d = set.DecideAssociation(Ip("127.0.0.1"), c.user);
-    EXPECT_EQ(d.allow, c.allow) << c.rules;
-    EXPECT_EQ(d.source(), c.rule) << c.rules;
+    Decision d = set.DecideAnyTarget(Ip("127.0.0.1"), c.user, c.command);
+    EXPECT_EQ(d.allow, c.allow) << c.rules << " / " << CommandName(c.command);
+    EXPECT_EQ(d.source(), c.rule) << c.rules << " / " << CommandName(c.command);
   }
 }
 

@@ -34,7 +34,8 @@ Policy WithUser(std::string name) {
 }
 
 TEST(PolicyStoreTest, StartsEmptyAtGenerationZero) {
-  PolicyStore store;
+  auto owned = std::make_shared<PolicyStore>();
+  PolicyStore& store = *owned;
   std::shared_ptr<const Policy> current = store.Current();
   ASSERT_NE(current, nullptr);
   EXPECT_EQ(current->users, nullptr);
@@ -44,7 +45,8 @@ TEST(PolicyStoreTest, StartsEmptyAtGenerationZero) {
 }
 
 TEST(PolicyStoreTest, ReplaceNumbersGenerationsAndOldSnapshotsStayIntact) {
-  PolicyStore store;
+  auto owned = std::make_shared<PolicyStore>();
+  PolicyStore& store = *owned;
   EXPECT_EQ(store.Replace(WithUser("alice")), 1u);
   std::shared_ptr<const Policy> first = store.Current();  // a session that started now
   Policy stale = WithUser("bob");
@@ -60,9 +62,10 @@ TEST(PolicyStoreTest, ReplaceNumbersGenerationsAndOldSnapshotsStayIntact) {
 }
 
 TEST(PolicyFollowerTest, RefreshesOnlyAfterAReplace) {
-  PolicyStore store;
+  auto owned = std::make_shared<PolicyStore>();
+  PolicyStore& store = *owned;
   store.Replace(WithUser("alice"));
-  PolicyFollower follower(store, store.Current());
+  PolicyFollower follower(owned, store.Current());
   EXPECT_FALSE(follower.Refresh());
   EXPECT_FALSE(follower.Refresh());
   EXPECT_EQ(follower.policy().generation, 1u);
@@ -77,11 +80,12 @@ TEST(PolicyFollowerTest, RefreshesOnlyAfterAReplace) {
 TEST(PolicyFollowerTest, AStaleStartRefreshesAtTheFirstLook) {
   // A UDP association starting from its session's snapshot, after a reload since the session
   // began: its first look moves it to the current one.
-  PolicyStore store;
+  auto owned = std::make_shared<PolicyStore>();
+  PolicyStore& store = *owned;
   store.Replace(WithUser("alice"));
   std::shared_ptr<const Policy> session_start = store.Current();
   store.Replace(WithUser("bob"));
-  PolicyFollower follower(store, session_start);
+  PolicyFollower follower(owned, session_start);
   EXPECT_EQ(follower.policy().generation, 1u);
   EXPECT_TRUE(follower.Refresh());
   EXPECT_EQ(follower.policy().generation, 2u);
@@ -93,7 +97,8 @@ TEST(PolicyStoreTest, ConcurrentReadersAndAWriter) {
   constexpr int kReaders = 4;
   constexpr std::uint64_t kMinReplacements = 2000;
   constexpr std::uint64_t kMinReadsWhileWriting = 10000;
-  PolicyStore store;
+  auto owned = std::make_shared<PolicyStore>();
+  PolicyStore& store = *owned;
   store.Replace(WithUser("user1"));
   std::atomic<bool> done{false};
   std::atomic<int> ready{0};
@@ -104,7 +109,7 @@ TEST(PolicyStoreTest, ConcurrentReadersAndAWriter) {
     readers.emplace_back([&] {
       std::uint64_t last = 0;
       std::shared_ptr<const Policy> start = store.Current();
-      PolicyFollower follower(store, start);
+      PolicyFollower follower(owned, start);
       ready.fetch_add(1);
       while (!done.load(std::memory_order_acquire)) {
         std::shared_ptr<const Policy> p = store.Current();
@@ -140,7 +145,8 @@ TEST(PolicyStoreTest, ConcurrentReadersAndAWriter) {
 // Two writers at once: every Replace gets its own generation, none is lost.
 TEST(PolicyStoreTest, ConcurrentWritersEachGetAGeneration) {
   constexpr int kPerWriter = 500;
-  PolicyStore store;
+  auto owned = std::make_shared<PolicyStore>();
+  PolicyStore& store = *owned;
   std::vector<std::uint64_t> seen_a, seen_b;
   std::thread a([&] {
     for (int i = 0; i < kPerWriter; ++i) seen_a.push_back(store.Replace(WithUser("a")));
