@@ -1,7 +1,8 @@
-"""SIGHUP reload of the users file (issue 12, "Live reload"): a valid file takes effect for new
-sessions, an invalid one changes nothing and says FILE:LINE, running sessions are never touched
-(also one whose user the reload removes, and 1,000 relaying at once), bursts apply in order with
-the last contents winning, and a SIGHUP during shutdown is not a reload."""
+"""SIGHUP reload of the users and rules files (issue 12, "Live reload"): valid files take effect
+for new sessions and new UDP decisions, an invalid one changes nothing and says FILE:LINE, running
+sessions are never touched (also one whose user the reload removes, and 1,000 relaying at once),
+bursts apply in order with the last contents winning, and a SIGHUP during shutdown is not a
+reload."""
 
 import asyncio
 import hashlib
@@ -13,8 +14,9 @@ import struct
 
 import pytest
 
-from socks5lib import (METHOD_USERPASS, PASSWORD, USER, Socks5Client, deadline, greeting,
-                       request, userpass)
+from socks5lib import (METHOD_USERPASS, PASSWORD, REP_NOT_ALLOWED, USER, EchoServer, deadline,
+                       failure_reply, greeting, request, userpass)
+from udplib import Association, UdpEcho, access_fields
 
 RELOADED_RE = r"reloaded users=(\d+) rules=(\d+)"
 
@@ -327,3 +329,60 @@ def test_malformed_rules_file_stops_start_up(socks5d, tmp_path):
     rc, output = server.wait_exit()
     assert rc != 0 and f"{rules}:3: " in output, output
     assert "listening on" not in output, output
+
+
+def test_reload_changes_a_rule_for_new_sessions_only(socks5d, tmp_path):
+    first, second = EchoServer("127.0.0.1"), EchoServer("127.0.0.1")
+    try:
+        rules = tmp_path / "rules"
+        write_file(rules, f"allow to=127.0.0.1 port={first.port}\n")
+        server = socks5d(f"--rules_file={rules}")
+        with server.client() as relaying:
+            relaying.connect("127.0.0.1", first.port)
+            relays(relaying, b"allowed by the first file")
+            with server.client() as client:
+                client.handshake()
+                client.send(request("127.0.0.1", second.port))
+                client.expect(failure_reply(REP_NOT_ALLOWED))
+            write_file(rules, f"# moved\nallow to=127.0.0.1 port={second.port}\n")
+            assert reload(server).group(0) == "reloaded users=0 rules=1"
+            with server.client() as client:  # new sessions: the new rule
+                client.handshake()
+                client.send(request("127.0.0.1", first.port))
+                client.expect(failure_reply(REP_NOT_ALLOWED))
+            with server.client() as client:
+                client.connect("127.0.0.1", second.port)
+                relays(client, b"allowed by the second file")
+            server.wait_access_log(target=f"127.0.0.1:{second.port}", reply="00")
+            line = next(line for line in server.lines
+                        if f"target=127.0.0.1:{second.port} reply=00" in line)
+            assert f" rule={rules}:2" in line, line
+            relays(relaying, b"the running session keeps its rules")  # untouched
+    finally:
+        first.close()
+        second.close()
+
+
+def test_reload_redecides_an_associations_cached_destinations(socks5d, tmp_path):
+    one, two = UdpEcho("127.0.0.1"), UdpEcho("127.0.0.1")
+    try:
+        rules = tmp_path / "rules"
+        write_file(rules, f"deny to=127.0.0.1 port={two.port}\nallow cmd=udp\n")
+        server = socks5d(f"--rules_file={rules}")
+        with Association(server) as a:
+            a.send("127.0.0.1", two.port, b"denied before")
+            a.send("127.0.0.1", one.port, b"allowed before")  # now cached as allowed
+            assert a.recv() == (0, "127.0.0.1", one.port, b"allowed before")
+            write_file(rules, f"deny to=127.0.0.1 port={one.port}\nallow cmd=udp\n")
+            assert reload(server).group(0) == "reloaded users=0 rules=2"
+            # The same association: both cached decisions are made again, by the new file.
+            a.send("127.0.0.1", one.port, b"denied after")
+            a.send("127.0.0.1", two.port, b"allowed after")
+            assert a.recv() == (0, "127.0.0.1", two.port, b"allowed after")
+        fields = access_fields(server)
+        assert fields["drop_denied"] == 2, fields
+        assert fields["dgrams_up"] == 2, fields
+        assert len(one.sources) == 1 and len(two.sources) == 1, (one.sources, two.sources)
+    finally:
+        one.close()
+        two.close()
