@@ -11,21 +11,38 @@
 namespace socks5::server {
 namespace {
 
-// Rules that name users who cannot match: a warning (start-up, reload, --check_config), not an
-// error, since a user may be added to the users file later.
-void WarnAboutUsers(const policy::RuleSet& rules, const Users* users) {
+// Rules that can never match as meant: user= names without --users_file (every client is then
+// `-`), or a user the users file does not have. One warning each, naming the first rule; a
+// warning, not an error (at start-up, on SIGHUP and with --check_config alike), since a user may
+// be added to the users file later.
+void WarnAboutRuleUsers(const policy::RuleSet& rules, const session::Credentials* users) {
+  const policy::Rule* without_users = nullptr;
+  int without_users_count = 0;
+  const policy::Rule* unknown = nullptr;
+  std::string unknown_name;
+  int unknown_count = 0;
   for (const policy::Rule& rule : rules.rules()) {
     if (users == nullptr && (rule.any_user || !rule.users.empty())) {
-      // Without authentication every client is `-`: the rule can only match as user=-.
-      net::LogWarning("%s: user= names authenticated users, but --users_file is not set",
-                      rule.source);
-    } else if (users != nullptr) {
-      for (const std::string& user : rule.users) {
-        if (!users->Contains(user)) {
-          net::LogWarning("%s: user '%s' is not in --users_file", rule.source, net::LogSafe(user));
-        }
+      if (without_users_count++ == 0) without_users = &rule;
+    }
+    if (users == nullptr) continue;
+    for (const std::string& user : rule.users) {
+      if (users->Contains(user)) continue;
+      if (unknown_count++ == 0) {
+        unknown = &rule;
+        unknown_name = user;
       }
     }
+  }
+  if (without_users != nullptr) {
+    net::LogWarning(
+        "%s: user= names authenticated users, but --users_file is not set (%d rules like it; "
+        "without authentication every client is user=-)",
+        without_users->source, without_users_count);
+  }
+  if (unknown != nullptr) {
+    net::LogWarning("%s: user '%s' is not in --users_file (%d such names in the rules)",
+                    unknown->source, net::LogSafe(unknown_name), unknown_count);
   }
 }
 
@@ -54,7 +71,7 @@ absl::StatusOr<LoadedPolicy> LoadPolicyFiles(const Config& config) {
       return absl::InvalidArgumentError(absl::StrCat(
           config.rules_file, ": no rules in the file (to refuse everything, write `deny`)"));
     }
-    WarnAboutUsers(*rules, users.get());
+    WarnAboutRuleUsers(*rules, users.get());
     loaded.rules = rules->size();
     loaded.policy.rules = std::make_shared<const policy::RuleSet>(*std::move(rules));
   }

@@ -135,8 +135,15 @@ asio::awaitable<void> RunConnect(Session& session, protocol::Request request) {
   DescriptorBudget* budget = admission ? &admission->descriptors : nullptr;
   std::optional<DescriptorCharge> upstream = ChargeForCommand(budget, 1, "CONNECT");
   if (!upstream) co_return co_await AsyncFailAndClose(session, protocol::Reply::kGeneralFailure);
+  // With rules the candidates are kept, to find the connected address's rule.
+  std::vector<asio::ip::tcp::endpoint> attempts;
+  if (session.rules()) {
+    attempts = candidates.endpoints;
+  } else {
+    attempts.swap(candidates.endpoints);
+  }
   ConnectResult connected = co_await AsyncConnectAny(
-      candidates.endpoints, absl::ToChronoNanoseconds(settings.connect_timeout), kAttemptDelay,
+      std::move(attempts), absl::ToChronoNanoseconds(settings.connect_timeout), kAttemptDelay,
       ConnectLimits{.max_in_flight = settings.connect_max_attempts_in_flight,
                     .descriptors = budget});
   if (!connected.ok()) {
