@@ -386,3 +386,15 @@ def test_reload_redecides_an_associations_cached_destinations(socks5d, tmp_path)
     finally:
         one.close()
         two.close()
+
+
+def test_reload_warns_like_start_up(socks5d, users_file, tmp_path):
+    """The loading path is the start-up one: its warnings about the files come with a reload."""
+    rules = tmp_path / "rules"
+    write_file(rules, "allow user=alice\n")
+    server = socks5d(f"--users_file={users_file}", f"--rules_file={rules}")
+    write_file(rules, "allow user=alice,carol\n")
+    start = len(server.lines)
+    assert reload(server).group(0) == "reloaded users=2 rules=1"
+    server.wait_for_line(rf"{re.escape(str(rules))}:1: user 'carol' is not in --users_file",
+                         start=start)
