@@ -84,7 +84,9 @@ class Session {
 
  private:
   Context& context_;
-  std::shared_ptr<const Policy> policy_;  // taken once, at the start
+  // Taken once, at the start; declared before record_, so the rules the access record points
+  // into outlive ~Session's access-log line.
+  std::shared_ptr<const Policy> policy_;
   Admitted admitted_;  // declared before client_: released after the socket is closed
   asio::ip::tcp::socket client_;
   asio::ip::tcp::endpoint client_endpoint_;
