@@ -37,7 +37,7 @@ absl::Status ValidateConfig(const Config& config) {
     return absl::InvalidArgumentError(
         "--advertise_address must be an address clients can reach, not 0.0.0.0 or ::");
   }
-  if (!config.users && !config.allow_open_proxy) {
+  if (config.users_file.empty() && !config.allow_open_proxy) {
     for (const auto& endpoint : config.listen) {
       if (!net::IsLoopback(endpoint.address())) {
         return absl::FailedPreconditionError(absl::StrCat(

@@ -22,7 +22,6 @@ struct Config : session::Settings {
   std::vector<asio::ip::tcp::endpoint> listen;
   int workers = 1;
   bool allow_open_proxy = false;
-  std::string rules_file;  // --rules_file ("" = none); its rules are Settings::rules
   absl::Duration shutdown_grace = absl::Seconds(5);
   std::size_t max_sessions = 10000;
   std::vector<std::string> dns_servers;
@@ -37,6 +36,11 @@ struct Config : session::Settings {
   session::ThrottleOptions auth_throttle;
   // RFC 1929 verification threads, queue bound and success cache (session/verifier.h).
   session::VerifierOptions verifier;
+  // The reloadable files (server/policy_files.h reads them at start-up and on SIGHUP). Fixed for
+  // the process's life: without --users_file no reload turns authentication on, with it none
+  // turns it off.
+  std::string users_file;  // --users_file; "": no authentication
+  std::string rules_file;  // --rules_file; "": no rules (everything allowed)
 };
 
 // Whole-configuration checks: the open-proxy safety rule, ranges and minimums.

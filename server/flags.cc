@@ -18,8 +18,6 @@
 #include "net/log.h"
 #include "net/parse.h"
 #include "net/port_range.h"
-#include "policy/rules.h"
-#include "server/users.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:1080",
           "Comma-separated HOST:PORT addresses to listen on (IPv6 as [::1]:1080; port 0 picks a "
@@ -27,11 +25,12 @@ ABSL_FLAG(std::string, listen, "127.0.0.1:1080",
 ABSL_FLAG(int, workers, 0, "Worker threads, each with its own event loop (0: one per core).");
 ABSL_FLAG(std::string, users_file, "",
           "File of `user:password` lines; when set, RFC 1929 username/password authentication "
-          "is required and clients offering only no-auth are refused.");
+          "is required and clients offering only no-auth are refused. Re-read on SIGHUP.");
 ABSL_FLAG(std::string, rules_file, "",
           "File of access rules, one a line (`allow|deny key=value,...`; README \"Rules\"), "
           "decided first match wins with an implicit deny at the end. Unset: every destination "
-          "--deny_destinations allows is allowed. A malformed file stops start-up with FILE:LINE.");
+          "--deny_destinations allows is allowed. A malformed file stops start-up with FILE:LINE. "
+          "Re-read on SIGHUP.");
 ABSL_FLAG(bool, check_config, false,
           "Validate the flags, the users file and the rules file, print the result and exit: 0 "
           "when valid, 1 with the error (FILE:LINE for a file) otherwise. Listens on nothing.");
@@ -225,39 +224,6 @@ absl::Status BuildAdmissionFlags(Config& config) {
   return BuildVerifierFlags(config);
 }
 
-// Rules that can never match as meant: user= names without --users_file (every client is then
-// `-`), or a user the users file does not have. One warning each, naming the first rule.
-void WarnAboutRuleUsers(const policy::RuleSet& rules, const session::Credentials* users) {
-  const policy::Rule* without_users = nullptr;
-  int without_users_count = 0;
-  const policy::Rule* unknown = nullptr;
-  std::string unknown_name;
-  int unknown_count = 0;
-  for (const policy::Rule& rule : rules.rules()) {
-    if (users == nullptr && (rule.any_user || !rule.users.empty())) {
-      if (without_users_count++ == 0) without_users = &rule;
-    }
-    if (users == nullptr) continue;
-    for (const std::string& user : rule.users) {
-      if (users->Contains(user)) continue;
-      if (unknown_count++ == 0) {
-        unknown = &rule;
-        unknown_name = user;
-      }
-    }
-  }
-  if (without_users != nullptr) {
-    net::LogWarning(
-        "%s: user= names authenticated users, but --users_file is not set (%d rules like it; "
-        "without authentication every client is user=-)",
-        without_users->source, without_users_count);
-  }
-  if (unknown != nullptr) {
-    net::LogWarning("%s: user '%s' is not in --users_file (%d such names in the rules)",
-                    unknown->source, net::LogSafe(unknown_name), unknown_count);
-  }
-}
-
 // --listen, --workers, --users_file, --rules_file, --allow_open_proxy, the timeouts and
 // --max_sessions.
 absl::Status BuildProcessFlags(Config& config) {
@@ -270,18 +236,8 @@ absl::Status BuildProcessFlags(Config& config) {
   config.workers =
       workers == 0 ? static_cast<int>(std::max(1u, std::thread::hardware_concurrency())) : workers;
 
-  if (std::string path = absl::GetFlag(FLAGS_users_file); !path.empty()) {
-    auto users = Users::Load(path);
-    if (!users.ok()) return users.status();
-    config.users = std::make_shared<const Users>(std::move(*users));
-  }
+  config.users_file = absl::GetFlag(FLAGS_users_file);  // both read by LoadPolicyFiles
   config.rules_file = absl::GetFlag(FLAGS_rules_file);
-  if (!config.rules_file.empty()) {
-    auto rules = policy::LoadRules(config.rules_file);
-    if (!rules.ok()) return rules.status();
-    config.rules = std::make_shared<const policy::RuleSet>(*std::move(rules));
-    WarnAboutRuleUsers(*config.rules, config.users.get());
-  }
   config.allow_open_proxy = absl::GetFlag(FLAGS_allow_open_proxy);
   config.handshake_timeout = absl::GetFlag(FLAGS_handshake_timeout);
   config.connect_timeout = absl::GetFlag(FLAGS_connect_timeout);

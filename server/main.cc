@@ -17,6 +17,7 @@
 #include "net/log.h"
 #include "server/config.h"
 #include "server/flags.h"
+#include "server/policy_files.h"
 #include "server/server.h"
 #include "server/users.h"
 
@@ -85,17 +86,20 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (check_only) {
+    // The same loading path as start-up and SIGHUP (server/policy_files.h).
+    auto loaded = socks5::server::LoadPolicyFiles(config);
+    if (!loaded.ok()) {
+      std::fprintf(stderr, "socks5d: %s\n", std::string(loaded.status().message()).c_str());
+      return 1;
+    }
     std::printf("socks5d: configuration OK%s\n",
-                config.rules ? absl::StrFormat(" (--rules_file=%s: %d rules)", config.rules_file,
-                                               config.rules->size())
-                                   .c_str()
-                             : "");
+                loaded->policy.rules ? absl::StrFormat(" (--rules_file=%s: %d rules)",
+                                                       config.rules_file, loaded->rules)
+                                           .c_str()
+                                     : "");
     return 0;
   }
   socks5::net::LogDebug("max_sessions=%d", config.max_sessions);
-  if (config.rules) {
-    socks5::net::LogInfo("rules_file=%s: %d rules", config.rules_file, config.rules->size());
-  }
   socks5::server::Server server(std::move(config));
   if (absl::Status s = server.Start(); !s.ok()) {
     std::fprintf(stderr, "socks5d: %s\n", std::string(s.message()).c_str());

@@ -10,6 +10,7 @@
 #include "net/async.h"
 #include "net/log.h"
 #include "net/socket.h"
+#include "server/policy_files.h"
 
 namespace socks5::server {
 namespace {
@@ -38,7 +39,7 @@ asio::awaitable<void> AsyncSignal(asio::signal_set& signals, const char* what) {
 const char* IgnoredSignalText(int signo) {
   switch (signo) {
     case SIGHUP:
-      return "(SIGHUP): ignored (reload is not supported yet)";
+      return "(SIGHUP): ignored (shutting down: not reloaded)";
     case SIGUSR1:
       return "(SIGUSR1): ignored (it has no meaning to socks5d)";
     default:
@@ -72,17 +73,24 @@ Server::~Server() {
   // With every loop stopped and still alive: queued checks post their completions to them.
   if (verifier_) verifier_->Stop();
   workers_.clear();  // before the admission tables and the verifier they use
-  ClearAndIgnore(ignored_signals_, {SIGHUP, SIGUSR1});
+  ClearAndIgnore(other_signals_, {SIGHUP, SIGUSR1});
 }
 
 absl::Status Server::Start() {
+  // The files first: a malformed one stops start-up with FILE:LINE before anything listens.
+  absl::StatusOr<LoadedPolicy> loaded = LoadPolicyFiles(config_);
+  if (!loaded.ok()) return loaded.status();
+  if (loaded->policy.rules) LogInfo("rules_file=%s: %d rules", config_.rules_file, loaded->rules);
+  policies_->Replace(std::move(loaded->policy));
   // Worker 0 binds the configured endpoints (port 0 becomes a real port); the other workers bind
   // the same ports with SO_REUSEPORT so the kernel spreads connections across them.
   std::vector<asio::ip::tcp::endpoint> endpoints = config_.listen;
   admission_ = std::make_unique<session::Admission>(
       config_.descriptor_budget > 0 ? config_.descriptor_budget : (std::int64_t{1} << 40),
       config_.auth_throttle);
-  if (config_.users) verifier_ = std::make_unique<session::Verifier>(config_.verifier);
+  if (!config_.users_file.empty()) {
+    verifier_ = std::make_unique<session::Verifier>(config_.verifier);
+  }
   for (int i = 0; i < config_.workers; ++i) {
     auto worker = std::make_unique<Worker>(config_, i, sessions_, admission_.get());
     worker->SetVerifier(verifier_.get());
@@ -97,7 +105,10 @@ absl::Status Server::Start() {
   // Own endpoints (docs/conformance.md C15): the real ports, this host's addresses now.
   auto destinations =
       session::MakeDestinationPolicy(config_.deny_destinations, endpoints, net::LocalAddresses());
-  for (auto& worker : workers_) worker->SetProcessWide(destinations, &udp_memory_);
+  for (auto& worker : workers_) {
+    worker->SetProcessWide(destinations, &udp_memory_);
+    worker->SetPolicies(policies_);
+  }
   for (auto& worker : workers_) worker->Start();
   for (const auto& endpoint : endpoints) {
     LogInfo("listening on %s (%d workers)", net::EndpointText(endpoint), config_.workers);
@@ -105,9 +116,23 @@ absl::Status Server::Start() {
   return absl::OkStatus();
 }
 
+void Server::Reload() {
+  std::lock_guard<std::mutex> lock(reload_mu_);
+  // Everything is read and validated before the store changes: a bad file changes nothing.
+  absl::StatusOr<LoadedPolicy> loaded = LoadPolicyFiles(config_);
+  if (!loaded.ok()) {
+    net::LogError("reload failed: %s (the previous users and rules stay in use)",
+                  loaded.status().message());
+    return;
+  }
+  policies_->Replace(std::move(loaded->policy));
+  LogInfo("reloaded %s", loaded->Summary());
+}
+
 asio::awaitable<void> Server::AsyncShutDown() {
   auto [ec, signo] = co_await signals_.async_wait(kUseTuple);
   if (ec) co_return;
+  shutting_down_ = true;  // no reload while draining: nothing new starts that would use it
   LogInfo("signal %d: no longer accepting; %d sessions draining for up to %s", signo,
           sessions_.active.load(), absl::FormatDuration(config_.shutdown_grace));
   for (auto& worker : workers_) worker->StopAccepting();
@@ -118,11 +143,17 @@ asio::awaitable<void> Server::AsyncShutDown() {
       absl::ToChronoNanoseconds(config_.shutdown_grace));
 }
 
-asio::awaitable<void> Server::AsyncIgnoreSignals() {
+asio::awaitable<void> Server::AsyncOtherSignals() {
   for (;;) {
-    auto [ec, signo] = co_await ignored_signals_.async_wait(kUseTuple);
+    auto [ec, signo] = co_await other_signals_.async_wait(kUseTuple);
     if (ec) co_return;  // cancelled: the server is stopping
-    LogInfo("signal %d %s", signo, IgnoredSignalText(signo));
+    // One at a time on this thread: SIGHUPs in a burst reload one after the other (or queue up
+    // in the set meanwhile), each reading the files as they are then, so the last contents win.
+    if (signo == SIGHUP && !shutting_down_) {
+      Reload();
+    } else {
+      LogInfo("signal %d %s", signo, IgnoredSignalText(signo));
+    }
   }
 }
 
@@ -138,7 +169,7 @@ void Server::RunUntilSignalled() {
   auto rethrow = [](const std::exception_ptr& e) {
     if (e) std::rethrow_exception(e);
   };
-  asio::co_spawn(signal_io_, AsyncIgnoreSignals(), rethrow);
+  asio::co_spawn(signal_io_, AsyncOtherSignals(), rethrow);
   asio::co_spawn(signal_io_, AsyncFlushWarnings(), rethrow);
   asio::co_spawn(signal_io_, AsyncShutDown(), [this](const std::exception_ptr& e) {
     // Stop the ignoring loop and the summaries so run() returns (signal_io_ runs on this thread
@@ -146,7 +177,7 @@ void Server::RunUntilSignalled() {
     stop_flushing_ = true;
     flush_timer_.cancel();
     std::error_code ignored;
-    ignored_signals_.cancel(ignored);
+    other_signals_.cancel(ignored);
     if (e) std::rethrow_exception(e);
   });
   signal_io_.run();

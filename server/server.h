@@ -1,15 +1,17 @@
-// The whole server: workers, listeners and signal-driven graceful shutdown. Start() reports
-// every failure as a Status (nothing throws).
+// The whole server: workers, listeners, signal-driven graceful shutdown and SIGHUP reload of the
+// users and rules (session/policy.h). Start() reports every failure as a Status (nothing throws).
 #ifndef SOCKS5_SERVER_SERVER_H_
 #define SOCKS5_SERVER_SERVER_H_
 
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "asio.hpp"
 #include "server/config.h"
 #include "server/worker.h"
+#include "session/policy.h"
 #include "session/verifier.h"
 
 namespace socks5::server {
@@ -19,17 +21,26 @@ class Server {
   explicit Server(Config config);
   ~Server();
 
-  // Binds every listener on every worker and logs `listening on HOST:PORT` for each.
+  // Loads the users and rules (server/policy_files.h), binds every listener on every worker and
+  // logs `listening on HOST:PORT` for each.
   absl::Status Start();
   // Blocks until SIGTERM or SIGINT, then stops accepting, lets sessions drain for
-  // --shutdown_grace (a second signal cuts it short) and stops.
+  // --shutdown_grace (a second signal cuts it short) and stops. SIGHUP meanwhile reloads.
   void RunUntilSignalled();
+
+  // Re-reads and validates the users and rules files; publishes them only when all are valid
+  // (new sessions and new UDP decisions use them; running sessions keep theirs). Logs one line:
+  // `reloaded users=N rules=M` or `reload failed: ...`. Thread-safe: reloads never overlap, so the
+  // files as read by the last one are what stays published. SIGHUP calls it on signal_io_.
+  void Reload();
+  const session::PolicyStore& policies() const { return *policies_; }
 
  private:
   // The signal, the drain and the second signal, as one coroutine on signal_io_.
   asio::awaitable<void> AsyncShutDown();
-  // Logs and ignores SIGHUP and SIGUSR1 until ignored_signals_ is cancelled.
-  asio::awaitable<void> AsyncIgnoreSignals();
+  // SIGHUP: Reload() (ignored once shutting down); SIGUSR1: logged and ignored. Until
+  // other_signals_ is cancelled.
+  asio::awaitable<void> AsyncOtherSignals();
   // Writes the rate-limited warnings' summaries (net/log.h) about once a second until stopped.
   asio::awaitable<void> AsyncFlushWarnings();
 
@@ -40,9 +51,14 @@ class Server {
   // after `listening on` must start a graceful stop, not kill the process by default action.
   asio::io_context signal_io_{1};
   asio::signal_set signals_{signal_io_, SIGINT, SIGTERM};
-  // SIGHUP (an operator's "reload", which does not exist yet) and SIGUSR1: logged, never fatal.
-  // main() ignores them before this set exists; ~Server ignores them again after it.
-  asio::signal_set ignored_signals_{signal_io_, SIGHUP, SIGUSR1};
+  // SIGHUP (reload) and SIGUSR1 (logged), never fatal. main() ignores them before this set exists
+  // (a SIGHUP from then on waits in the set: it is handled once the server runs, and re-reads
+  // the files); ~Server ignores them again after it.
+  asio::signal_set other_signals_{signal_io_, SIGHUP, SIGUSR1};
+  bool shutting_down_ = false;  // signal_io_'s thread only
+  std::mutex reload_mu_;        // one Reload() at a time: read, validate and publish together
+  // The users and rules every worker's sessions start from; Start() fills it, Reload() replaces.
+  std::shared_ptr<session::PolicyStore> policies_ = std::make_shared<session::PolicyStore>();
   // Admission (session/admission.h): shared by every worker; outlives them (declared before).
   std::unique_ptr<session::Admission> admission_;
   // RFC 1929 checks off the loops (session/verifier.h), when there is a users file. Stopped

@@ -86,6 +86,9 @@ void Worker::SetProcessWide(std::shared_ptr<const udp::DestinationPolicy> destin
 }
 
 void Worker::SetVerifier(session::Verifier* verifier) { context_->verifier = verifier; }
+void Worker::SetPolicies(std::shared_ptr<const session::PolicyStore> policies) {
+  context_->policies = std::move(policies);
+}
 
 Worker::~Worker() {
   Stop();

@@ -45,6 +45,8 @@ class Worker {
   // Before Start(): the process-wide RFC 1929 verifier (session/verifier.h; must outlive the
   // worker's loop, and be stopped before the loop is destroyed). Null: checks run inline.
   void SetVerifier(session::Verifier* verifier);
+  // Before Start(): the server's users and rules (session/policy.h), replaced on SIGHUP.
+  void SetPolicies(std::shared_ptr<const session::PolicyStore> policies);
   void Start();          // starts the thread
   void StopAccepting();  // thread-safe: closes the acceptors
   void Stop();           // thread-safe: stops the loop; sessions are dropped

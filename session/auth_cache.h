@@ -3,8 +3,8 @@
 // successes are kept. An entry's key is the Credentials id, the user, and HMAC-SHA-256 of the
 // password under a random per-process key: the password itself is never stored. An entry
 // expires `ttl` after the verification that made it (a hit does not extend it); when full, the
-// least recently used entry goes. SHA-256 and HMAC are OpenSSL's (libcrypto). Thread-safe (one mutex, held for a lookup or an insert; only
-// authentications touch it). Time is passed in.
+// least recently used entry goes. SHA-256 and HMAC are OpenSSL's (libcrypto). Thread-safe (one
+// mutex, held for a lookup or an insert; only authentications touch it). Time is passed in.
 #ifndef SOCKS5_SESSION_AUTH_CACHE_H_
 #define SOCKS5_SESSION_AUTH_CACHE_H_
 

@@ -19,6 +19,7 @@
 #include "relay/pools.h"
 #include "session/admission.h"
 #include "session/credentials.h"
+#include "session/policy.h"
 #include "session/verifier.h"
 #include "udp/budget.h"
 #include "udp/destination.h"
@@ -28,10 +29,8 @@ namespace socks5::session {
 
 // The configuration a session reads. server::Config extends it with what only the process uses
 // (listeners, workers, resolver servers, shutdown).
+// The users and the rules are not here: they are reloadable (session/policy.h, Context::policies).
 struct Settings {
-  std::shared_ptr<const Credentials> users;  // null: no authentication (RFC 1929 off)
-  // --rules_file (policy/rules.h); null: no rules file. Sessions reach it through Session::rules().
-  std::shared_ptr<const policy::RuleSet> rules;
   absl::Duration handshake_timeout = absl::Seconds(10);
   absl::Duration connect_timeout = absl::Seconds(10);
   absl::Duration idle_timeout = absl::Minutes(5);
@@ -91,6 +90,9 @@ struct Context {
   std::shared_ptr<const udp::DestinationPolicy> destinations;
   // The process-wide --udp_memory_budget (owned by the server, shared by every worker); null: none.
   udp::MemoryBudget* udp_memory = nullptr;
+  // The users and rules (session/policy.h): the server's process-wide store, replaced on SIGHUP; a
+  // session reads it once, when it starts (Session::policy()). Tests fill their own. Never null.
+  std::shared_ptr<const PolicyStore> policies = std::make_shared<PolicyStore>();
   // Admission (session/admission.h): the process-wide tables (null in tests without a server)
   // and this worker's handshakes in progress.
   Admission* admission = nullptr;

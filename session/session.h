@@ -17,6 +17,7 @@
 #include "relay/tcp_relay.h"
 #include "session/admission.h"
 #include "session/context.h"
+#include "session/policy.h"
 
 namespace socks5::session {
 
@@ -68,35 +69,39 @@ class Session {
 
   Context& context() { return context_; }
   const Settings& settings() const { return context_.settings; }
-  // The users this session authenticates against (null: no authentication). The one place the
-  // session code reads them, so a reloadable snapshot replaces one line.
-  const std::shared_ptr<const Credentials>& users() const { return context_.settings.users; }
   asio::ip::tcp::socket& client() { return client_; }
   const asio::ip::tcp::endpoint& client_endpoint() const { return client_endpoint_; }
   AccessRecord& record() { return record_; }
   // Client bytes that arrived behind the request (pipelined); the handler forwards them first.
   std::vector<std::uint8_t>& early_data() { return early_data_; }
   Admitted& admitted() { return admitted_; }
+  // The users and rules as they were when the session started (session/policy.h): a reload
+  // never changes them for this session. The one place a session reads either.
+  const std::shared_ptr<const Policy>& policy() const { return policy_; }
+  // The users it authenticates against (null: no authentication); shared, so a check on the
+  // verifier's threads keeps them alive (session/verifier.h).
+  const std::shared_ptr<const Credentials>& users() const { return policy_->users; }
+  // The access rules (--rules_file) this session is decided by; null: no rules file (everything
+  // the destination policy allows is allowed).
+  const std::shared_ptr<const policy::RuleSet>& rules() const { return policy_->rules; }
   // The RFC 1929 user name the client authenticated as; nullopt without authentication.
   const std::optional<std::string>& user() const { return user_; }
   void set_user(std::string user) { user_ = std::move(user); }
-  // The access rules (--rules_file) this session is decided by, taken once when it starts and held
-  // for its whole life (the access record points into them); null: no rules file (everything the
-  // destination policy allows is allowed). The one place a session reaches them.
-  const std::shared_ptr<const policy::RuleSet>& rules() const { return rules_; }
   // The rule that allowed what this session uses (session/rules.h ApplyAllowingRule); null
-  // without a rules file.
+  // without a rules file. Points into rules(), which the session holds for its life.
   const policy::Rule* allowing_rule() const { return allowing_rule_; }
   void set_allowing_rule(const policy::Rule* rule) { allowing_rule_ = rule; }
 
  private:
   Context& context_;
+  // Taken once, at the start; declared before record_, so the rules the access record points
+  // into outlive ~Session's access-log line.
+  std::shared_ptr<const Policy> policy_;
   Admitted admitted_;  // declared before client_: released after the socket is closed
   asio::ip::tcp::socket client_;
   asio::ip::tcp::endpoint client_endpoint_;
   std::vector<std::uint8_t> early_data_;
   std::optional<std::string> user_;
-  std::shared_ptr<const policy::RuleSet> rules_;  // outlives ~Session's access-log line
   const policy::Rule* allowing_rule_ = nullptr;
   AccessRecord record_;
 };

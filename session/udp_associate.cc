@@ -28,10 +28,20 @@ relay::RelayOptions RelayOptionsFor(Session& session) {
   options.idle_timeout = absl::ToChronoNanoseconds(settings.udp_idle_timeout);
   if (session.rules()) {
     // Owned by the relay's association (which may outlive this frame by a callback or two).
-    auto cache = std::make_shared<UdpRuleCache>(session.rules(), session);
-    options.association.rules_allow = [cache](const udp::Endpoint& target,
+    // The decisions follow reloads (session/policy.h): once a newer snapshot is published the
+    // cache starts over with its rules, so new datagrams are decided by them. One atomic load
+    // per datagram otherwise.
+    struct FollowedRules {
+      PolicyFollower policy;
+      UdpRuleCache cache;
+    };
+    auto rules = std::make_shared<FollowedRules>(
+        FollowedRules{PolicyFollower(context.policies, session.policy()),
+                      UdpRuleCache(session.rules(), session)});
+    options.association.rules_allow = [rules](const udp::Endpoint& target,
                                               const std::string* name) {
-      return cache->Allowed(target, name);
+      if (rules->policy.Refresh()) rules->cache.Reset(rules->policy.policy().rules);
+      return rules->cache.Allowed(target, name);
     };
   }
   return options;

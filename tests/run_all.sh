@@ -97,14 +97,15 @@ asan() {
 }
 
 # ThreadSanitizer: the unit tests, then the integration tests that run sessions of every command
-# side by side on a --workers=2 server (SOCKS5D_EXTRA_ARGS is appended to every server's flags).
+# side by side on a --workers=2 server (SOCKS5D_EXTRA_ARGS is appended to every server's flags),
+# and SIGHUP reloads while sessions start and relay on both workers (test_reload.py).
 tsan() {
   build build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSOCKS5D_TSAN=ON || return 1
   export TSAN_OPTIONS="halt_on_error=1 abort_on_error=1 second_deadlock_stack=1"
   ctest --test-dir build-tsan --output-on-failure -j "$jobs" || return 1
   SOCKS5D_BIN=$root/build-tsan/socks5d SOCKS5D_SANITIZED=1 SOCKS5D_EXTRA_ARGS=--workers=2 \
     $py -m pytest -q -p no:cacheprovider integration/test_concurrency.py integration/test_relay.py \
-    integration/test_bind.py integration/test_udp.py
+    integration/test_bind.py integration/test_udp.py integration/test_reload.py
 }
 
 # libFuzzer: every target in tests/fuzz runs FUZZ_RUNS executions from a copy of its corpus (so

@@ -20,8 +20,10 @@ LOG_PER_CLIENT_CAP = r"max_sessions_per_client=\d+ reached"
 LOG_REFUSED_SUMMARY = r"refused (\d+) (?:new )?connections"
 # Defect 8: the per-connection refusal warning of today (rate-limited after the fix).
 LOG_REFUSED_ONE = r"max_sessions=\d+ reached"
-# Defect 9: SIGHUP / SIGUSR1 logged and ignored.
+# Defect 9: SIGUSR1 logged and ignored; SIGHUP reloads the users and rules (issue 12) and logs
+# one line, whatever the outcome.
 LOG_SIGNAL_IGNORED = r"signal (?:1|10|SIGHUP|SIGUSR1)\b.*ignor"
+LOG_RELOADED = r"reloaded users=\d+ rules=\d+"
 # Defect 10: a failed login with a name that is no user: "user=(unknown, 23 bytes)".
 LOG_AUTH_UNKNOWN = r"auth failed client=\S+ user=\(unknown, (\d+) bytes\)"
 # Defect 11: the start-up warning about a users file others can read.

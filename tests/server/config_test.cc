@@ -5,7 +5,6 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "net/parse.h"
-#include "server/users.h"
 
 namespace socks5::server {
 namespace {
@@ -41,7 +40,7 @@ TEST(ValidateConfigTest, RefusesOpenProxyOnPublicAddress) {
   EXPECT_TRUE(ValidateConfig(config).ok());
 
   config.allow_open_proxy = false;
-  config.users = std::make_shared<const Users>(*Users::Parse("alice:secret\n"));
+  config.users_file = "users";  // read later, by LoadPolicyFiles
   EXPECT_TRUE(ValidateConfig(config).ok());
 }
 

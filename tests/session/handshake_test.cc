@@ -56,10 +56,18 @@ class HandshakeTest : public ::testing::Test {
     resolver_.reset();
   }
 
+  // The users sessions started from now on see (session/policy.h).
+  void UseUsers(std::shared_ptr<const Credentials> users) {
+    Policy policy;
+    policy.users = std::move(users);
+    store_->Replace(std::move(policy));
+  }
+
   // Connects the test's client to a session on the loop and runs the handshake on a thread.
   void Start() {
     context_ = std::make_unique<Context>(settings_, io_, *resolver_, active_, 0, 1);
     context_->verifier = verifier_.get();
+    context_->policies = store_;
     asio::ip::tcp::acceptor acceptor(io_, {asio::ip::make_address("127.0.0.1"), 0});
     client_.connect(acceptor.local_endpoint());
     timeval timeout{5, 0};  // a broken handshake fails the test instead of hanging it
@@ -103,6 +111,7 @@ class HandshakeTest : public ::testing::Test {
   asio::io_context io_;
   std::unique_ptr<dns::Resolver> resolver_;
   Settings settings_;
+  std::shared_ptr<PolicyStore> store_ = std::make_shared<PolicyStore>();
   std::atomic<std::size_t> active_{0};
   std::unique_ptr<Context> context_;
   std::unique_ptr<Session> session_;
@@ -133,7 +142,7 @@ TEST_F(HandshakeTest, NoAuthRequestAndPipelinedEarlyData) {
 }
 
 TEST_F(HandshakeTest, UsernamePasswordAccepted) {
-  settings_.users = std::make_shared<OneUser>();
+  UseUsers(std::make_shared<OneUser>());
   Start();
   Send({0x05, 0x02, 0x00, 0x02});
   EXPECT_EQ(Receive(2), (Bytes{0x05, 0x02}));
@@ -147,8 +156,30 @@ TEST_F(HandshakeTest, UsernamePasswordAccepted) {
   EXPECT_TRUE(session_->early_data().empty());
 }
 
+class NoOne : public Credentials {
+ public:
+  bool Check(absl::string_view, absl::string_view) const override { return false; }
+  bool Contains(absl::string_view) const override { return false; }
+};
+
+TEST_F(HandshakeTest, ReloadDuringTheHandshakeKeepsTheUsersItStartedWith) {
+  UseUsers(std::make_shared<OneUser>());
+  Start();
+  Send({0x05, 0x01, 0x02});
+  EXPECT_EQ(Receive(2), (Bytes{0x05, 0x02}));
+  UseUsers(std::make_shared<NoOne>());  // a reload that removes alice, mid-handshake
+  Send({0x01, 5, 'a', 'l', 'i', 'c', 'e', 6, 's', 'e', 'c', 'r', 'e', 't'});
+  EXPECT_EQ(Receive(2), (Bytes{0x01, 0x00}));
+  Send(ConnectRequest());
+  Finish();
+  ASSERT_TRUE(request_.has_value());
+  EXPECT_EQ(session_->record().user, "alice");
+  EXPECT_EQ(session_->policy()->generation, 1u);
+  EXPECT_EQ(context_->policies->generation(), 2u);
+}
+
 TEST_F(HandshakeTest, WrongPasswordIsAnsweredThenClosed) {
-  settings_.users = std::make_shared<OneUser>();
+  UseUsers(std::make_shared<OneUser>());
   Start();
   Send({0x05, 0x01, 0x02});
   EXPECT_EQ(Receive(2), (Bytes{0x05, 0x02}));
@@ -163,7 +194,7 @@ TEST_F(HandshakeTest, WrongPasswordIsAnsweredThenClosed) {
 
 TEST_F(HandshakeTest, UnknownUserIsLoggedByLengthOnly) {
   // A password typed into the user field must not reach the log.
-  settings_.users = std::make_shared<OneUser>();
+  UseUsers(std::make_shared<OneUser>());
   Start();
   Send({0x05, 0x01, 0x02});
   EXPECT_EQ(Receive(2), (Bytes{0x05, 0x02}));
@@ -177,7 +208,7 @@ TEST_F(HandshakeTest, UnknownUserIsLoggedByLengthOnly) {
 
 TEST_F(HandshakeTest, SlowCredentialsAreCheckedOffTheLoop) {
   auto users = std::make_shared<SlowUser>();
-  settings_.users = users;
+  UseUsers(users);
   verifier_ = std::make_unique<Verifier>(VerifierOptions{.threads = 1, .max_pending = 4});
   Start();
   const std::thread::id loop = thread_.get_id();
@@ -194,7 +225,7 @@ TEST_F(HandshakeTest, SlowCredentialsAreCheckedOffTheLoop) {
 }
 
 TEST_F(HandshakeTest, FullVerifierFailsTheLoginAtOnce) {
-  settings_.users = std::make_shared<SlowUser>();
+  UseUsers(std::make_shared<SlowUser>());
   verifier_ = std::make_unique<Verifier>(VerifierOptions{.threads = 1, .max_pending = 1});
   verifier_->Stop();  // refuses everything, as a full queue does
   Start();
@@ -209,7 +240,7 @@ TEST_F(HandshakeTest, FullVerifierFailsTheLoginAtOnce) {
 }
 
 TEST_F(HandshakeTest, NoAcceptableMethod) {
-  settings_.users = std::make_shared<OneUser>();
+  UseUsers(std::make_shared<OneUser>());
   Start();
   Send({0x05, 0x01, 0x00});  // only no-auth offered, but authentication is required
   EXPECT_EQ(Receive(2), (Bytes{0x05, 0xFF}));
