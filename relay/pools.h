@@ -60,6 +60,7 @@ class PipePool {
   Pipe Acquire();
   void Return(Pipe pipe);  // an empty pipe only
   static void Close(Pipe pipe);
+  std::size_t idle() const { return free_.size(); }  // pipes made and given back (tests)
 
  private:
   static constexpr std::size_t kMaxFree = 16;  // 32 descriptors per worker at most, idle

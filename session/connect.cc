@@ -40,6 +40,14 @@ std::vector<asio::ip::tcp::endpoint> AllowedCandidates(
     // (04); one that leads only to refused addresses is refused (02).
     const bool nowhere = destination.is_domain() && filtered.refusal == udp::Verdict::kUnspecified;
     reply = nowhere ? protocol::Reply::kHostUnreachable : protocol::Reply::kNotAllowed;
+    return candidates;
+  }
+  // A one-family egress (session/egress.h) reaches only that family's addresses: none left, 04.
+  candidates = ReachableCandidates(session.egress(), std::move(candidates));
+  if (candidates.empty()) {
+    net::LogDebug("CONNECT %s: no address of the egress family (--outbound_address)",
+                  session.record().target);
+    reply = protocol::Reply::kHostUnreachable;
   }
   return candidates;
 }
@@ -69,7 +77,8 @@ asio::awaitable<void> RunConnect(Session& session, protocol::Request request) {
   ConnectResult connected = co_await AsyncConnectAny(
       std::move(candidates), absl::ToChronoNanoseconds(settings.connect_timeout), kAttemptDelay,
       ConnectLimits{.max_in_flight = settings.connect_max_attempts_in_flight,
-                    .descriptors = budget});
+                    .descriptors = budget,
+                    .egress = session.egress()});
   if (!connected.ok()) {
     net::LogDebug("connect %s failed: %s", session.record().target, connected.error().message());
     co_return co_await AsyncFailAndClose(session, ReplyForError(connected.error()));
@@ -83,7 +92,8 @@ asio::awaitable<void> RunConnect(Session& session, protocol::Request request) {
   co_await relay::AsyncRelay(session.client(), std::move(*connected),
                              std::move(session.early_data()), session.record().bytes,
                              session.context().pools,
-                             absl::ToChronoNanoseconds(session.settings().idle_timeout));
+                             absl::ToChronoNanoseconds(session.settings().idle_timeout),
+                             session.rate_limiter());
 }
 
 }  // namespace socks5::session

@@ -66,6 +66,9 @@ class Race : public std::enable_shared_from_this<Race> {
     auto charge_it = charges_.emplace(charges_.end(), std::move(*charge));
     std::error_code ec;
     it->open(endpoint.protocol(), ec);
+    if (const auto& source = limits_.egress.For(endpoint.address()); !ec && source) {
+      ec = BindForConnect(*it, *source);
+    }
     if (ec) {
       attempts_.erase(it);
       charges_.erase(charge_it);
@@ -166,6 +169,15 @@ asio::awaitable<ConnectResult> AsyncRace(std::vector<asio::ip::tcp::endpoint> ca
 
 }  // namespace
 
+std::vector<asio::ip::tcp::endpoint> ReachableCandidates(
+    const Egress& egress, std::vector<asio::ip::tcp::endpoint> candidates) {
+  if (egress.empty() || (egress.v4 && egress.v6)) return candidates;
+  std::erase_if(candidates, [&egress](const asio::ip::tcp::endpoint& endpoint) {
+    return !egress.Reaches(endpoint.address());
+  });
+  return candidates;
+}
+
 std::error_code MoreTellingError(const std::error_code& a, const std::error_code& b) {
   return Rank(b) > Rank(a) ? b : a;
 }
@@ -189,6 +201,7 @@ asio::awaitable<ConnectResult> AsyncConnectAny(std::vector<asio::ip::tcp::endpoi
                                                std::chrono::nanoseconds timeout,
                                                std::chrono::nanoseconds attempt_delay,
                                                ConnectLimits limits) {
+  candidates = ReachableCandidates(limits.egress, std::move(candidates));
   if (candidates.empty()) co_return asio::error::host_unreachable;
   std::optional<ConnectResult> result = co_await net::AsyncWithDeadline(
       AsyncRace(std::move(candidates), attempt_delay, limits), timeout);

@@ -7,6 +7,7 @@
 #include "net/log.h"
 #include "session/handlers.h"
 #include "session/handshake.h"
+#include "session/replies.h"
 
 namespace socks5::session {
 namespace {
@@ -14,6 +15,21 @@ namespace {
 std::string ReplyText(const std::optional<protocol::Reply>& reply) {
   if (!reply) return "-";
   return absl::StrFormat("%02x", static_cast<int>(*reply));
+}
+
+// --max_sessions_per_user (session/admission.h): charges an authenticated session to its user,
+// held until the session ends. False (logged, limit=user) when the user is at the cap.
+bool ChargeUser(Session& session) {
+  Admission* admission = session.context().admission;
+  if (admission == nullptr || !session.user()) return true;
+  const std::size_t cap = session.settings().max_sessions_per_user;
+  session.user_slot() = UserSlot::TryAcquire(admission->users, *session.user(), cap);
+  if (session.user_slot()) return true;
+  session.record().limit = "user";
+  static net::RateLimitedWarning warning("max_sessions_per_user", "refused", "requests");
+  warning.Warn("max_sessions_per_user=%d reached for user %s; request answered 02", cap,
+               session.record().user);
+  return false;
 }
 
 }  // namespace
@@ -24,6 +40,7 @@ std::string AccessRecord::LogLine(const asio::ip::tcp::endpoint& client, absl::T
   if (outcome) absl::StrAppend(&extra, " outcome=", *outcome);
   if (peer) absl::StrAppend(&extra, " peer=", peer->ToString());
   if (relay) absl::StrAppend(&extra, " relay=", relay->ToString(), association_fields);
+  if (limit) absl::StrAppend(&extra, " limit=", *limit);
   return absl::StrFormat(
       "access client=%s user=%s%s cmd=%s target=%s reply=%s up=%d down=%d duration=%.3fs%s",
       net::EndpointText(client), user, user_rejected ? "(rejected)" : "", command, target,
@@ -32,7 +49,7 @@ std::string AccessRecord::LogLine(const asio::ip::tcp::endpoint& client, absl::T
 }
 
 Session::Session(Context& context, asio::ip::tcp::socket client)
-    : context_(context), client_(std::move(client)) {
+    : context_(context), client_(std::move(client)), egress_(context.settings.outbound) {
   record_.start = absl::Now();
   std::error_code ec;
   client_endpoint_ = client_.remote_endpoint(ec);
@@ -57,6 +74,9 @@ asio::awaitable<void> RunSession(Context& context, asio::ip::tcp::socket client,
     request = co_await AsyncHandshake(session);
   }
   if (!request) co_return;
+  if (!ChargeUser(session)) {
+    co_return co_await AsyncFailAndClose(session, protocol::Reply::kNotAllowed);
+  }
   switch (request->command) {
     case protocol::Command::kConnect:
       co_await RunConnect(session, std::move(*request));

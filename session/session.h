@@ -12,6 +12,7 @@
 #include "asio.hpp"
 #include "protocol/address.h"
 #include "protocol/messages.h"
+#include "relay/rate.h"
 #include "relay/tcp_relay.h"
 #include "session/admission.h"
 #include "session/context.h"
@@ -35,6 +36,8 @@ struct AccessRecord {
   // UDP ASSOCIATE: the relay socket and the association's counters (udp::Association::LogFields).
   std::optional<protocol::Address> relay;
   std::string association_fields;
+  // The limit that refused the request ("user": --max_sessions_per_user).
+  std::optional<std::string> limit;
 
   std::string LogLine(const asio::ip::tcp::endpoint& client, absl::Time now) const;
 };
@@ -62,6 +65,25 @@ class Session {
   std::vector<std::uint8_t>& early_data() { return early_data_; }
   Admitted& admitted() { return admitted_; }
 
+  // The RFC 1929 user name (raw bytes) once authenticated; nullopt: no authentication.
+  const std::optional<std::string>& user() const { return user_; }
+  void set_user(std::string name) { user_ = std::move(name); }
+  // Counted in --max_sessions_per_user once the request is read (session.cc's ChargeUser).
+  std::optional<UserSlot>& user_slot() { return user_slot_; }
+
+  // The session's egress addresses (session/egress.h): --outbound_address unless an allowing
+  // rule's egress= replaced it (set_egress, the one place the rules hook changes it; see
+  // WithRuleEgress). Read by CONNECT, BIND and UDP ASSOCIATE when they open sockets.
+  const Egress& egress() const { return egress_; }
+  void set_egress(Egress egress) { egress_ = std::move(egress); }
+  // The session's bandwidth cap (relay/rate.h; a rule's rate=, from relay::RateLimiters::For);
+  // null: unlimited. Held for the session's whole life.
+  relay::RateLimiter* rate_limiter() const { return rate_limiter_.get(); }
+  const std::shared_ptr<relay::RateLimiter>& shared_rate_limiter() const { return rate_limiter_; }
+  void set_rate_limiter(std::shared_ptr<relay::RateLimiter> limiter) {
+    rate_limiter_ = std::move(limiter);
+  }
+
  private:
   Context& context_;
   Admitted admitted_;  // declared before client_: released after the socket is closed
@@ -69,6 +91,10 @@ class Session {
   asio::ip::tcp::endpoint client_endpoint_;
   std::vector<std::uint8_t> early_data_;
   AccessRecord record_;
+  std::optional<std::string> user_;
+  std::optional<UserSlot> user_slot_;
+  Egress egress_;
+  std::shared_ptr<relay::RateLimiter> rate_limiter_;
 };
 
 // Runs a whole session: handshake (listed in context.handshakes while it runs, so it can be shed),

@@ -15,7 +15,8 @@
 namespace socks5::session {
 namespace {
 
-relay::RelayOptions RelayOptionsFor(const Context& context) {
+relay::RelayOptions RelayOptionsFor(Session& session) {
+  const Context& context = session.context();
   const Settings& settings = context.settings;
   relay::RelayOptions options;
   options.association.reply_policy = settings.udp_reply_policy;
@@ -24,6 +25,9 @@ relay::RelayOptions RelayOptionsFor(const Context& context) {
   options.association.destinations = context.destinations;
   options.association.memory_budget = context.udp_memory;  // the server outlives its workers
   options.idle_timeout = absl::ToChronoNanoseconds(settings.udp_idle_timeout);
+  options.outbound_v4 = session.egress().v4;
+  options.outbound_v6 = session.egress().v6;
+  options.rate = session.shared_rate_limiter();
   return options;
 }
 
@@ -41,7 +45,7 @@ class RecordOnExit {
     record_.bytes.bytes_up = association.counters().bytes_up;
     record_.bytes.bytes_down = association.counters().bytes_down;
     record_.relay = net::FromEndpoint(bound_);
-    record_.association_fields = association.LogFields();
+    record_.association_fields = association.LogFields() + relay_.LogFields();
   }
 
  private:
@@ -101,7 +105,7 @@ asio::awaitable<void> RunUdpAssociate(Session& session, protocol::Request reques
   // new names at once gets counted drops (drop_dns_busy), not a share of the worker's lookups.
   std::shared_ptr<relay::UdpRelay> relay = relay::UdpRelay::Create(
       std::move(socket), session.client_endpoint().address(), request.destination,
-      RelayOptionsFor(session.context()),
+      RelayOptionsFor(session),
       [&resolver, budget = dns::LookupBudget(settings.udp_max_lookups_per_association)](
           const std::string& name, relay::ResolveHandler handler) mutable {
         // The worker's resolver outlives its sessions, and it caches and coalesces.
