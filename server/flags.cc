@@ -287,6 +287,20 @@ absl::Status BuildCommandFlags(Config& config) {
   config.udp_idle_timeout = absl::GetFlag(FLAGS_udp_idle_timeout);
   auto egress = session::ParseEgress(absl::GetFlag(FLAGS_outbound_address));
   if (!egress.ok()) return egress.status();
+  // An address this host does not have would fail every CONNECT: refuse it now.
+  for (const auto& address : {egress->v4, egress->v6}) {
+    if (!address) continue;
+    asio::io_context io;
+    asio::ip::udp::socket probe(io);
+    std::error_code ec;
+    probe.open(address->is_v4() ? asio::ip::udp::v4() : asio::ip::udp::v6(), ec);
+    if (!ec) probe.bind(asio::ip::udp::endpoint(*address, 0), ec);
+    if (ec) {
+      return absl::InvalidArgumentError(absl::StrCat("--outbound_address: cannot use ",
+                                                     address->to_string(), " (", ec.message(),
+                                                     "): not an address of this host?"));
+    }
+  }
   config.outbound = *egress;
   return absl::OkStatus();
 }

@@ -58,6 +58,7 @@ Session::Session(Context& context, asio::ip::tcp::socket client)
 
 Session::~Session() {
   context_.active_sessions.fetch_sub(1, std::memory_order_relaxed);
+  user_slot_.reset();  // released before the line is written: a reader of the log may reconnect
   net::LogInfo("%s", record_.LogLine(client_endpoint_, absl::Now()));
 }
 
