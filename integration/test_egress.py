@@ -360,6 +360,32 @@ def test_udp_one_family_egress_drops_the_other_family(netns, proxy):
     target6.close()
 
 
+def test_rule_egress_overrides_the_flag(netns, proxy, tmp_path):
+    """A rule's egress= replaces --outbound_address for what it allows; a rule with only an IPv4
+    egress makes its sessions IPv4-only (04 for an IPv6 target)."""
+    rules = tmp_path / "rules"
+    listener4 = target_listener(netns, TARGET4)
+    port = listener4.getsockname()[1]
+    listener6 = target_listener(netns, TARGET6, port)
+    rules.write_text(f"allow to={TARGET4},{TARGET6} port={port} egress={EGRESS4_B}\nallow\n")
+    proxy(f"--outbound_address={EGRESS4},{EGRESS6}", f"--rules_file={rules}")
+    c, reply = connect_via(netns, TARGET4, port)
+    assert reply.rep == REP_SUCCEEDED and reply.host == EGRESS4_B, reply
+    assert accepted_peer(listener4) == EGRESS4_B
+    c.close()
+    c, reply = connect_via(netns, TARGET6, port)
+    assert reply.rep == REP_HOST_UNREACHABLE, reply
+    c.close()
+    # Another port: the second rule, no egress=: the flag's addresses.
+    other = target_listener(netns, TARGET6)
+    c, reply = connect_via(netns, TARGET6, other.getsockname()[1])
+    assert reply.rep == REP_SUCCEEDED and reply.host == EGRESS6, reply
+    assert accepted_peer(other) == EGRESS6
+    c.close()
+    for sock in (listener4, listener6, other):
+        sock.close()
+
+
 @pytest.mark.parametrize("value,message", [
     ("198.51.100.11,198.51.100.12", "two IPv4 addresses"),
     ("2001:db8::1,2001:db8::2", "two IPv6 addresses"),

@@ -21,6 +21,7 @@ struct Config : session::Settings {
   std::vector<asio::ip::tcp::endpoint> listen;
   int workers = 1;
   bool allow_open_proxy = false;
+  std::string rules_file;  // --rules_file ("" = none); its rules are Settings::rules
   absl::Duration shutdown_grace = absl::Seconds(5);
   std::size_t max_sessions = 10000;
   std::vector<std::string> dns_servers;

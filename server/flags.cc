@@ -15,8 +15,10 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "dns/resolver.h"
+#include "net/log.h"
 #include "net/parse.h"
 #include "net/port_range.h"
+#include "policy/rules.h"
 #include "server/users.h"
 #include "session/egress.h"
 
@@ -27,6 +29,13 @@ ABSL_FLAG(int, workers, 0, "Worker threads, each with its own event loop (0: one
 ABSL_FLAG(std::string, users_file, "",
           "File of `user:password` lines; when set, RFC 1929 username/password authentication "
           "is required and clients offering only no-auth are refused.");
+ABSL_FLAG(std::string, rules_file, "",
+          "File of access rules, one a line (`allow|deny key=value,...`; README \"Rules\"), "
+          "decided first match wins with an implicit deny at the end. Unset: every destination "
+          "--deny_destinations allows is allowed. A malformed file stops start-up with FILE:LINE.");
+ABSL_FLAG(bool, check_config, false,
+          "Validate the flags, the users file and the rules file, print the result and exit: 0 "
+          "when valid, 1 with the error (FILE:LINE for a file) otherwise. Listens on nothing.");
 ABSL_FLAG(bool, allow_open_proxy, false,
           "Allow listening on a non-loopback address without --users_file (an open proxy).");
 ABSL_FLAG(absl::Duration, handshake_timeout, absl::Seconds(10),
@@ -190,7 +199,8 @@ absl::Status BuildAdmissionFlags(Config& config) {
   return absl::OkStatus();
 }
 
-// --listen, --workers, --users_file, --allow_open_proxy, the timeouts and --max_sessions.
+// --listen, --workers, --users_file, --rules_file, --allow_open_proxy, the timeouts and
+// --max_sessions.
 absl::Status BuildProcessFlags(Config& config) {
   auto listen = net::ParseListenList(absl::GetFlag(FLAGS_listen));
   if (!listen.ok()) return listen.status();
@@ -205,6 +215,26 @@ absl::Status BuildProcessFlags(Config& config) {
     auto users = Users::Load(path);
     if (!users.ok()) return users.status();
     config.users = std::make_shared<const Users>(std::move(*users));
+  }
+  config.rules_file = absl::GetFlag(FLAGS_rules_file);
+  if (!config.rules_file.empty()) {
+    auto rules = policy::LoadRules(config.rules_file);
+    if (!rules.ok()) return rules.status();
+    config.rules = std::make_shared<const policy::RuleSet>(*std::move(rules));
+    for (const policy::Rule& rule : config.rules->rules()) {
+      if (!config.users && (rule.any_user || !rule.users.empty())) {
+        // Without authentication every client is `-`: the rule can only match as user=-.
+        net::LogWarning("%s: user= names authenticated users, but --users_file is not set",
+                        rule.source);
+      } else if (config.users) {
+        for (const std::string& user : rule.users) {
+          if (!config.users->Contains(user)) {
+            net::LogWarning("%s: user '%s' is not in --users_file", rule.source,
+                            net::LogSafe(user));
+          }
+        }
+      }
+    }
   }
   config.allow_open_proxy = absl::GetFlag(FLAGS_allow_open_proxy);
   config.handshake_timeout = absl::GetFlag(FLAGS_handshake_timeout);
@@ -306,6 +336,8 @@ absl::Status BuildCommandFlags(Config& config) {
 }
 
 }  // namespace
+
+bool CheckConfigFlag() { return absl::GetFlag(FLAGS_check_config); }
 
 absl::StatusOr<net::LogLevel> LogLevelFromFlags() {
   return net::ParseLogLevel(absl::GetFlag(FLAGS_log_level));

@@ -13,6 +13,8 @@ namespace socks5::server {
 // The file that defines the flags, for absl::FlagsUsageConfig.
 inline constexpr char kFlagsFile[] = "server/flags.cc";
 
+// --check_config: validate (BuildConfig) and exit without listening.
+bool CheckConfigFlag();
 // --log_level.
 absl::StatusOr<net::LogLevel> LogLevelFromFlags();
 // Every other flag, parsed and then checked (ValidateConfig). Call after absl::ParseCommandLine.

@@ -10,6 +10,7 @@
 #include "absl/flags/usage_config.h"
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_format.h"
 #include "net/log.h"
 #include "server/config.h"
 #include "server/flags.h"
@@ -43,19 +44,32 @@ int main(int argc, char** argv) {
                  positional[1]);
     return 2;
   }
+  // A configuration error exits 1, as Abseil does for an unknown flag or a malformed value.
+  const bool check_only = socks5::server::CheckConfigFlag();
   auto level = socks5::server::LogLevelFromFlags();
   if (!level.ok()) {
     std::fprintf(stderr, "socks5d: %s\n", std::string(level.status().message()).c_str());
-    return 2;
+    return 1;
   }
   socks5::net::SetLogLevel(*level);
 
   socks5::server::Config config;
   if (absl::Status s = socks5::server::BuildConfig(config); !s.ok()) {
     std::fprintf(stderr, "socks5d: %s\n", std::string(s.message()).c_str());
-    return 2;
+    return 1;
+  }
+  if (check_only) {
+    std::printf("socks5d: configuration OK%s\n",
+                config.rules ? absl::StrFormat(" (--rules_file=%s: %d rules)", config.rules_file,
+                                               config.rules->size())
+                                   .c_str()
+                             : "");
+    return 0;
   }
   socks5::net::LogDebug("max_sessions=%d", config.max_sessions);
+  if (config.rules) {
+    socks5::net::LogInfo("rules_file=%s: %d rules", config.rules_file, config.rules->size());
+  }
   socks5::server::Server server(std::move(config));
   if (absl::Status s = server.Start(); !s.ok()) {
     std::fprintf(stderr, "socks5d: %s\n", std::string(s.message()).c_str());

@@ -5,7 +5,8 @@
 // IP (any of a domain's addresses) does; others are reset and the wait goes on. DST.PORT is not
 // checked: RFC 1928 names the address, and an FTP server connects from its data port, not the
 // control port the client knows. A client that does not know the peer's address sends
-// DST.ADDR 0.0.0.0 (or ::), which accepts the first connection from anywhere.
+// DST.ADDR 0.0.0.0 (or ::), which accepts the first connection from anywhere. With --rules_file
+// (session/rules.h) DST.ADDR is decided as the target, and the incoming peer must be allowed too.
 //
 // Replies: first 00 with --advertise_address or the listener's address (the source address this
 // host uses toward DST.ADDR; the control connection's local address when DST.ADDR is all zeros),
@@ -16,8 +17,12 @@
 #include <array>
 #include <cerrno>
 #include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "asio/experimental/awaitable_operators.hpp"
 #include "net/address.h"
 #include "net/async.h"
@@ -27,6 +32,7 @@
 #include "session/bind_policy.h"
 #include "session/handlers.h"
 #include "session/replies.h"
+#include "session/rules.h"
 #include "udp/destination.h"
 
 namespace socks5::session {
@@ -42,19 +48,51 @@ constexpr std::size_t kMaxEarlyData = 64 * 1024;
 // One connection is expected; a few more may queue while wrong peers are being refused.
 constexpr int kBacklog = 16;
 
-// Accepts until a connection from an expected peer arrives; resets the others.
+// The rules an incoming peer must also pass (session/rules.h): decided as the BIND's target,
+// with DST's name (when it was one) and DST.PORT. Held by value: the accept loop is a coroutine.
+struct PeerRules {
+  std::shared_ptr<const policy::RuleSet> rules;  // null: no rules file
+  udp::IpAddress client;
+  std::optional<std::string> user;
+  std::optional<std::string> name;
+  std::uint16_t port = 0;
+
+  policy::Decision Decide(const asio::ip::address& peer) const {
+    policy::Query query;
+    query.client = client;
+    if (user) query.user = absl::string_view(*user);
+    query.command = policy::Command::kBind;
+    if (name) query.name = absl::string_view(*name);
+    query.address = net::ToUdpIp(peer);
+    query.port = port;
+    return rules->Decide(query);
+  }
+};
+
+// Accepts until a connection from an expected peer, allowed by the rules, arrives; resets the
+// others. `decided` gets the rule that allowed the peer.
 asio::awaitable<net::Result<asio::ip::tcp::socket>> AsyncAcceptExpected(
-    asio::ip::tcp::acceptor& acceptor, std::vector<asio::ip::address> expected) {
+    asio::ip::tcp::acceptor& acceptor, std::vector<asio::ip::address> expected,
+    PeerRules peer_rules, policy::Decision& decided) {
   for (;;) {
     auto [ec, socket] = co_await acceptor.async_accept(kUseTuple);
     if (ec == asio::error::connection_aborted) continue;  // the peer gave up first
     if (ec) co_return ec;
     std::error_code ignored;
     asio::ip::tcp::endpoint from = socket.remote_endpoint(ignored);
-    if (BindPeerAllowed(expected, from.address())) co_return std::move(socket);
-    net::LogInfo("BIND on %s refused a connection from %s (not DST.ADDR)",
+    std::string why = "not DST.ADDR";
+    if (BindPeerAllowed(expected, from.address())) {
+      if (!peer_rules.rules) co_return std::move(socket);
+      policy::Decision decision = peer_rules.Decide(from.address());
+      if (decision.allow) {
+        decided = decision;
+        co_return std::move(socket);
+      }
+      why = absl::StrCat("rule=", decision.source());
+    }
+    net::LogInfo("BIND on %s refused a connection from %s (%s)",
                  net::FromEndpoint(acceptor.local_endpoint(ignored)).ToString(),
-                 net::FromEndpoint(from).ToString());
+                 net::FromEndpoint(from).ToString(), why);
     socket.set_option(asio::socket_base::linger(true, 0), ignored);
     socket.close(ignored);
   }
@@ -157,10 +195,13 @@ asio::awaitable<std::optional<protocol::Address>> AsyncListenAndReply(
 // cancels the others. The peer, or nullopt when the session is over (after any reply).
 asio::awaitable<std::optional<asio::ip::tcp::socket>> AsyncAwaitPeer(
     Session& session, asio::ip::tcp::acceptor& acceptor, std::vector<asio::ip::address> expected,
-    const protocol::Address& bound) {
+    PeerRules peer_rules, const protocol::Address& bound) {
   std::optional<net::Result<asio::ip::tcp::socket>> accepted;
+  policy::Decision decided;
   auto waited = co_await net::AsyncWithDeadline(
-      net::AsyncInto(AsyncAcceptExpected(acceptor, std::move(expected)), accepted) ||
+      net::AsyncInto(
+          AsyncAcceptExpected(acceptor, std::move(expected), std::move(peer_rules), decided),
+          accepted) ||
           AsyncWatchControl(session),
       absl::ToChronoNanoseconds(session.settings().bind_timeout));
   std::error_code ec;
@@ -183,8 +224,76 @@ asio::awaitable<std::optional<asio::ip::tcp::socket>> AsyncAwaitPeer(
     co_await AsyncFailAndClose(session, ReplyForError(accepted->error()));
     co_return std::nullopt;
   }
+  if (session.rules()) RecordRule(session, decided);  // the rule that let the peer in
   co_return std::move(accepted->value());
 }
+// The rules on the request (session/rules.h), before anything is resolved: DST 0.0.0.0 (any peer)
+// by from/user/cmd alone, a name by whether any rule could allow it. False after recording the
+// deciding rule: answer 02.
+bool BindRequestMayBeAllowed(Session& session, const protocol::Address& destination) {
+  if (!session.rules()) return true;
+  policy::Decision decision;
+  if (destination.is_unspecified_ip()) {
+    policy::Query base = RuleQuery(session, policy::Command::kBind);
+    decision = session.rules()->DecideAnyTarget(base.client, base.user, policy::Command::kBind);
+    RecordRule(session, decision);
+    if (decision.allow) ApplyAllowingRule(session, decision.rule);
+  } else if (destination.is_domain()) {
+    policy::Query query = RuleQuery(session, policy::Command::kBind);
+    query.name = std::get<std::string>(destination.host);
+    query.port = destination.port;
+    decision = session.rules()->CouldAllow(query);
+    if (!decision.allow) RecordRule(session, decision);
+  } else {
+    return true;  // a literal is decided with its address, after the lookup that is not needed
+  }
+  if (!decision.allow) {
+    net::LogDebug("BIND %s refused by rule=%s", session.record().target, decision.source());
+  }
+  return decision.allow;
+}
+
+// The expected peers the rules allow (each address with DST's name and port); empty after
+// recording the first denial: answer 02. Records and applies the rule of the first allowed.
+std::vector<asio::ip::address> AllowedPeers(Session& session, const protocol::Address& destination,
+                                            std::vector<asio::ip::address> expected) {
+  if (!session.rules() || expected.empty()) return expected;
+  policy::Query query = RuleQuery(session, policy::Command::kBind);
+  if (destination.is_domain()) query.name = std::get<std::string>(destination.host);
+  query.port = destination.port;
+  std::vector<asio::ip::address> allowed;
+  std::optional<policy::Decision> first_allowed;
+  std::optional<policy::Decision> first_denial;
+  for (const asio::ip::address& address : expected) {
+    query.address = net::ToUdpIp(address);
+    policy::Decision decision = session.rules()->Decide(query);
+    if (decision.allow) {
+      allowed.push_back(address);
+      if (!first_allowed) first_allowed = decision;
+    } else if (!first_denial) {
+      first_denial = decision;
+    }
+  }
+  if (first_allowed) {
+    RecordRule(session, *first_allowed);
+    ApplyAllowingRule(session, first_allowed->rule);
+  } else {
+    RecordRule(session, *first_denial);
+    net::LogDebug("BIND %s refused by rule=%s", session.record().target, first_denial->source());
+  }
+  return allowed;
+}
+
+PeerRules PeerRulesFor(const Session& session, const protocol::Address& destination) {
+  PeerRules peer_rules;
+  peer_rules.rules = session.rules();
+  peer_rules.client = net::ToUdpIp(session.client_endpoint().address());
+  peer_rules.user = session.user();
+  if (destination.is_domain()) peer_rules.name = std::get<std::string>(destination.host);
+  peer_rules.port = destination.port;
+  return peer_rules;
+}
+
 }  // namespace
 
 asio::awaitable<void> RunBind(Session& session, protocol::Request request) {
@@ -194,9 +303,18 @@ asio::awaitable<void> RunBind(Session& session, protocol::Request request) {
   std::optional<DescriptorCharge> descriptors =
       ChargeForCommand(admission ? &admission->descriptors : nullptr, kBindDescriptors, "BIND");
   if (!descriptors) co_return co_await AsyncFailAndClose(session, protocol::Reply::kGeneralFailure);
+  if (!BindRequestMayBeAllowed(session, destination)) {
+    co_return co_await AsyncFailAndClose(session, protocol::Reply::kNotAllowed);
+  }
   auto expected = co_await AsyncExpectedPeers(session, destination);
   if (!expected.ok())
     co_return co_await AsyncFailAndClose(session, ReplyForError(expected.error()));
+  if (!destination.is_unspecified_ip()) {
+    *expected = AllowedPeers(session, destination, std::move(*expected));
+    if (expected->empty()) {
+      co_return co_await AsyncFailAndClose(session, protocol::Reply::kNotAllowed);
+    }
+  }
   net::Result<asio::ip::address> listen_on = ListenAddress(session, *expected, destination.port);
   if (!listen_on.ok()) {
     net::LogDebug("BIND %s: no local address toward it: %s", session.record().target,
@@ -207,8 +325,8 @@ asio::awaitable<void> RunBind(Session& session, protocol::Request request) {
   std::optional<protocol::Address> bound =
       co_await AsyncListenAndReply(session, acceptor, *listen_on);
   if (!bound) co_return;
-  std::optional<asio::ip::tcp::socket> peer =
-      co_await AsyncAwaitPeer(session, acceptor, std::move(*expected), *bound);
+  std::optional<asio::ip::tcp::socket> peer = co_await AsyncAwaitPeer(
+      session, acceptor, std::move(*expected), PeerRulesFor(session, destination), *bound);
   if (!peer) co_return;
 
   std::error_code ec;

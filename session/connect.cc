@@ -8,6 +8,7 @@
 #include "session/handlers.h"
 #include "session/happy_eyeballs.h"
 #include "session/replies.h"
+#include "session/rules.h"
 
 namespace socks5::session {
 namespace {
@@ -15,41 +16,119 @@ namespace {
 // RFC 8305 s.8 recommends 250 ms between connection attempts.
 constexpr std::chrono::milliseconds kAttemptDelay(250);
 
+// The addresses a CONNECT may try, each with the rule that allowed it (null without a rules file):
+// its egress= applies to an attempt from that address, and the connected one's rule to the session.
+struct Candidates {
+  std::vector<asio::ip::tcp::endpoint> endpoints;
+  std::vector<const policy::Rule*> rules;  // parallel to `endpoints`
+  // With a rules file, parallel to `endpoints`: each attempt's source (its rule's egress= or
+  // --outbound_address, session/egress.h); empty without one (the session's egress applies).
+  std::vector<std::optional<asio::ip::address>> sources;
+};
+
 // The destination's addresses that may be connected to, in Happy Eyeballs order, through the one
-// destination decision (udp/destination.h; IPv4-mapped becomes IPv4): a name resolving to a mix is
-// connected to its allowed addresses only. Empty: `reply` says what to answer. A plain function,
-// so its temporaries are gone before the relay (they would otherwise live on the coroutine frame,
-// and their heap blocks with them, for the whole session).
-std::vector<asio::ip::tcp::endpoint> AllowedCandidates(
-    Session& session, const protocol::Address& destination,
-    const std::vector<asio::ip::address>& resolved, protocol::Reply& reply) {
+// destination decision (udp/destination.h; IPv4-mapped becomes IPv4), then the rules (each
+// address with the name, session/rules.h): a name resolving to a mix is connected to its allowed
+// addresses only. Empty: `reply` says what to answer. A plain function, so its temporaries are
+// gone before the relay (they would otherwise live on the coroutine frame, and their heap blocks
+// with them, for the whole session).
+Candidates AllowedCandidates(Session& session, const protocol::Address& destination,
+                             const std::vector<asio::ip::address>& resolved,
+                             protocol::Reply& reply) {
   std::vector<udp::IpAddress> addresses;
   for (const auto& address : InterleaveFamilies(resolved)) {
     addresses.push_back(net::ToUdpIp(address));
   }
   udp::Filtered filtered =
       udp::FilterResolved(*session.context().destinations, addresses, destination.port);
-  std::vector<asio::ip::tcp::endpoint> candidates;
+  Candidates candidates;
+  const policy::RuleSet* rules = session.rules().get();
+  policy::Query query = RuleQuery(session, policy::Command::kConnect);
+  if (destination.is_domain()) query.name = std::get<std::string>(destination.host);
+  query.port = destination.port;
+  std::optional<policy::Decision> first_denial;
+  bool no_egress = false;  // an allowed address had no egress address of its family
   for (const udp::IpAddress& ip : filtered.allowed) {
-    candidates.emplace_back(net::ToAsio(ip), destination.port);
+    const policy::Rule* rule = nullptr;
+    const asio::ip::address address = net::ToAsio(ip);
+    if (rules != nullptr) {
+      query.address = ip;
+      policy::Decision decision = rules->Decide(query);
+      if (!decision.allow) {
+        if (!first_denial) first_denial = decision;
+        continue;
+      }
+      rule = decision.rule;
+      const Egress egress = EgressForRule(session.settings().outbound, rule);
+      if (!egress.Reaches(address)) {
+        no_egress = true;
+        continue;
+      }
+      candidates.sources.push_back(egress.For(address));
+    } else if (!session.egress().Reaches(address)) {
+      // A one-family egress reaches only that family's addresses (Happy Eyeballs tries no other).
+      no_egress = true;
+      continue;
+    }
+    candidates.endpoints.emplace_back(address, destination.port);
+    candidates.rules.push_back(rule);
   }
-  if (candidates.empty()) {
+  if (candidates.endpoints.empty() && no_egress && !first_denial) {
+    net::LogDebug("CONNECT %s: no address of the egress family (--outbound_address, egress=)",
+                  session.record().target);
+    reply = protocol::Reply::kHostUnreachable;
+    return candidates;
+  }
+  if (candidates.endpoints.empty()) {
+    if (first_denial) {
+      // Every address the destination policy allowed, a rule denied: 02.
+      RecordRule(session, *first_denial);
+      net::LogDebug("CONNECT %s refused by rule=%s", session.record().target,
+                    first_denial->source());
+      reply = protocol::Reply::kNotAllowed;
+      return candidates;
+    }
     net::LogDebug("CONNECT %s refused: %s", session.record().target,
                   udp::VerdictName(filtered.refusal));
     // A literal is refused (02); a name that leads only to unspecified addresses leads nowhere
     // (04); one that leads only to refused addresses is refused (02).
     const bool nowhere = destination.is_domain() && filtered.refusal == udp::Verdict::kUnspecified;
     reply = nowhere ? protocol::Reply::kHostUnreachable : protocol::Reply::kNotAllowed;
-    return candidates;
-  }
-  // A one-family egress (session/egress.h) reaches only that family's addresses: none left, 04.
-  candidates = ReachableCandidates(session.egress(), std::move(candidates));
-  if (candidates.empty()) {
-    net::LogDebug("CONNECT %s: no address of the egress family (--outbound_address)",
-                  session.record().target);
-    reply = protocol::Reply::kHostUnreachable;
+  } else if (rules != nullptr) {
+    // Until one connects, the log names the rule of the first address tried.
+    RecordRule(session, policy::Decision{true, candidates.rules.front()});
   }
   return candidates;
+}
+
+// Before resolving a name: false (after recording the rule) when no rule could allow it at any
+// address, which is answered 02 without a lookup.
+bool NameMayBeAllowed(Session& session, const protocol::Address& destination) {
+  if (!session.rules() || !destination.is_domain()) return true;
+  policy::Query query = RuleQuery(session, policy::Command::kConnect);
+  query.name = std::get<std::string>(destination.host);
+  query.port = destination.port;
+  policy::Decision decision = session.rules()->CouldAllow(query);
+  if (decision.allow) return true;
+  RecordRule(session, decision);
+  net::LogDebug("CONNECT %s refused before resolving by rule=%s", session.record().target,
+                decision.source());
+  return false;
+}
+
+// The rule of the candidate `connected` is (the one whose options apply to the session).
+const policy::Rule* RuleOf(const Candidates& candidates, const asio::ip::tcp::socket& connected) {
+  std::error_code ec;
+  const asio::ip::tcp::endpoint peer = connected.remote_endpoint(ec);
+  if (ec) return nullptr;
+  const asio::ip::address unmapped = net::Unmapped(peer.address());
+  for (std::size_t i = 0; i < candidates.endpoints.size(); ++i) {
+    if (net::Unmapped(candidates.endpoints[i].address()) == unmapped &&
+        candidates.endpoints[i].port() == peer.port()) {
+      return candidates.rules[i];
+    }
+  }
+  return nullptr;
 }
 
 }  // namespace
@@ -58,7 +137,10 @@ asio::awaitable<void> RunConnect(Session& session, protocol::Request request) {
   const Settings& settings = session.settings();
   const protocol::Address& destination = request.destination;
 
-  std::vector<asio::ip::tcp::endpoint> candidates;
+  if (!NameMayBeAllowed(session, destination)) {
+    co_return co_await AsyncFailAndClose(session, protocol::Reply::kNotAllowed);
+  }
+  Candidates candidates;
   protocol::Reply refusal = protocol::Reply::kNotAllowed;
   {
     auto resolved = co_await AsyncResolve(session, destination);
@@ -66,7 +148,7 @@ asio::awaitable<void> RunConnect(Session& session, protocol::Request request) {
       co_return co_await AsyncFailAndClose(session, ReplyForError(resolved.error()));
     candidates = AllowedCandidates(session, destination, *resolved, refusal);
   }
-  if (candidates.empty()) co_return co_await AsyncFailAndClose(session, refusal);
+  if (candidates.endpoints.empty()) co_return co_await AsyncFailAndClose(session, refusal);
 
   // The outbound socket this session keeps; each attempt in flight is charged as well
   // (session/admission.h). Over the descriptor budget: 01.
@@ -74,15 +156,26 @@ asio::awaitable<void> RunConnect(Session& session, protocol::Request request) {
   DescriptorBudget* budget = admission ? &admission->descriptors : nullptr;
   std::optional<DescriptorCharge> upstream = ChargeForCommand(budget, 1, "CONNECT");
   if (!upstream) co_return co_await AsyncFailAndClose(session, protocol::Reply::kGeneralFailure);
-  ConnectResult connected = co_await AsyncConnectAny(
-      std::move(candidates), absl::ToChronoNanoseconds(settings.connect_timeout), kAttemptDelay,
-      ConnectLimits{.max_in_flight = settings.connect_max_attempts_in_flight,
-                    .descriptors = budget,
-                    .egress = session.egress()});
+  // A named local, not a temporary in the co_await expression: GCC 12 may destroy a temporary
+  // with a non-trivial destructor (`sources`) there twice.
+  ConnectLimits limits{.max_in_flight = settings.connect_max_attempts_in_flight,
+                       .descriptors = budget,
+                       .egress = session.egress(),
+                       .sources = std::move(candidates.sources)};
+  ConnectResult connected =
+      co_await AsyncConnectAny(candidates.endpoints, absl::ToChronoNanoseconds(settings.connect_timeout),
+                               kAttemptDelay, std::move(limits));
   if (!connected.ok()) {
     net::LogDebug("connect %s failed: %s", session.record().target, connected.error().message());
     co_return co_await AsyncFailAndClose(session, ReplyForError(connected.error()));
   }
+  if (session.rules()) {
+    if (const policy::Rule* rule = RuleOf(candidates, *connected); rule != nullptr) {
+      RecordRule(session, policy::Decision{true, rule});
+      ApplyAllowingRule(session, rule);
+    }
+  }
+  candidates = {};  // not kept on the coroutine frame for the whole relay
   std::error_code ec;
   asio::ip::tcp::endpoint local = connected->local_endpoint(ec);
   if (ec) co_return co_await AsyncFailAndClose(session, protocol::Reply::kGeneralFailure);

@@ -15,6 +15,7 @@
 #include "dns/resolver.h"
 #include "net/parse.h"
 #include "net/port_range.h"
+#include "policy/rules.h"
 #include "relay/pools.h"
 #include "session/admission.h"
 #include "session/credentials.h"
@@ -29,6 +30,8 @@ namespace socks5::session {
 // (listeners, workers, resolver servers, shutdown).
 struct Settings {
   std::shared_ptr<const Credentials> users;  // null: no authentication (RFC 1929 off)
+  // --rules_file (policy/rules.h); null: no rules file. Sessions reach it through Session::rules().
+  std::shared_ptr<const policy::RuleSet> rules;
   absl::Duration handshake_timeout = absl::Seconds(10);
   absl::Duration connect_timeout = absl::Seconds(10);
   absl::Duration idle_timeout = absl::Minutes(5);

@@ -61,12 +61,15 @@ class Race : public std::enable_shared_from_this<Race> {
       if (in_flight_ == 0) Finish(error_, std::nullopt);
       return;
     }
-    const asio::ip::tcp::endpoint& endpoint = candidates_[next_++];
+    const std::size_t index = next_++;
+    const asio::ip::tcp::endpoint& endpoint = candidates_[index];
     auto it = attempts_.emplace(attempts_.end(), executor_);
     auto charge_it = charges_.emplace(charges_.end(), std::move(*charge));
     std::error_code ec;
     it->open(endpoint.protocol(), ec);
-    if (const auto& source = limits_.egress.For(endpoint.address()); !ec && source) {
+    const std::optional<asio::ip::address>& source =
+        limits_.sources.empty() ? limits_.egress.For(endpoint.address()) : limits_.sources[index];
+    if (!ec && source) {
       ec = BindForConnect(*it, *source);
     }
     if (ec) {
@@ -201,7 +204,11 @@ asio::awaitable<ConnectResult> AsyncConnectAny(std::vector<asio::ip::tcp::endpoi
                                                std::chrono::nanoseconds timeout,
                                                std::chrono::nanoseconds attempt_delay,
                                                ConnectLimits limits) {
-  candidates = ReachableCandidates(limits.egress, std::move(candidates));
+  if (limits.sources.empty()) {
+    candidates = ReachableCandidates(limits.egress, std::move(candidates));
+  } else if (limits.sources.size() != candidates.size()) {
+    co_return std::make_error_code(std::errc::invalid_argument);
+  }
   if (candidates.empty()) co_return asio::error::host_unreachable;
   std::optional<ConnectResult> result = co_await net::AsyncWithDeadline(
       AsyncRace(std::move(candidates), attempt_delay, limits), timeout);

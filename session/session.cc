@@ -36,6 +36,9 @@ bool ChargeUser(Session& session) {
 
 std::string AccessRecord::LogLine(const asio::ip::tcp::endpoint& client, absl::Time now) const {
   std::string extra;
+  if (rule_decided) {
+    absl::StrAppend(&extra, " rule=", rule != nullptr ? rule->source : "default");
+  }
   if (bound) absl::StrAppend(&extra, " bound=", bound->ToString());
   if (outcome) absl::StrAppend(&extra, " outcome=", *outcome);
   if (peer) absl::StrAppend(&extra, " peer=", peer->ToString());

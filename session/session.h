@@ -4,12 +4,14 @@
 #define SOCKS5_SESSION_SESSION_H_
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/time/time.h"
 #include "asio.hpp"
+#include "policy/rules.h"
 #include "protocol/address.h"
 #include "protocol/messages.h"
 #include "relay/rate.h"
@@ -38,6 +40,9 @@ struct AccessRecord {
   std::string association_fields;
   // The limit that refused the request ("user": --max_sessions_per_user).
   std::optional<std::string> limit;
+  // --rules_file (session/rules.h): set when a rule decided; `rule` null is the implicit deny.
+  bool rule_decided = false;
+  const policy::Rule* rule = nullptr;
 
   std::string LogLine(const asio::ip::tcp::endpoint& client, absl::Time now) const;
 };
@@ -64,10 +69,17 @@ class Session {
   // Client bytes that arrived behind the request (pipelined); the handler forwards them first.
   std::vector<std::uint8_t>& early_data() { return early_data_; }
   Admitted& admitted() { return admitted_; }
-
-  // The RFC 1929 user name (raw bytes) once authenticated; nullopt: no authentication.
+  // The RFC 1929 user name the client authenticated as; nullopt without authentication.
   const std::optional<std::string>& user() const { return user_; }
-  void set_user(std::string name) { user_ = std::move(name); }
+  void set_user(std::string user) { user_ = std::move(user); }
+  // The access rules (--rules_file) this session is decided by; null: no rules file (everything
+  // the destination policy allows is allowed). The one place a session reaches them.
+  const std::shared_ptr<const policy::RuleSet>& rules() const { return settings().rules; }
+  // The rule that allowed what this session uses (session/rules.h ApplyAllowingRule); null
+  // without a rules file.
+  const policy::Rule* allowing_rule() const { return allowing_rule_; }
+  void set_allowing_rule(const policy::Rule* rule) { allowing_rule_ = rule; }
+
   // Counted in --max_sessions_per_user once the request is read (session.cc's ChargeUser).
   std::optional<UserSlot>& user_slot() { return user_slot_; }
 
@@ -90,8 +102,9 @@ class Session {
   asio::ip::tcp::socket client_;
   asio::ip::tcp::endpoint client_endpoint_;
   std::vector<std::uint8_t> early_data_;
-  AccessRecord record_;
   std::optional<std::string> user_;
+  const policy::Rule* allowing_rule_ = nullptr;
+  AccessRecord record_;
   std::optional<UserSlot> user_slot_;
   Egress egress_;
   std::shared_ptr<relay::RateLimiter> rate_limiter_;

@@ -11,6 +11,7 @@
 #include "relay/udp_relay.h"
 #include "session/handlers.h"
 #include "session/replies.h"
+#include "session/rules.h"
 
 namespace socks5::session {
 namespace {
@@ -28,6 +29,14 @@ relay::RelayOptions RelayOptionsFor(Session& session) {
   options.outbound_v4 = session.egress().v4;
   options.outbound_v6 = session.egress().v6;
   options.rate = session.shared_rate_limiter();
+  if (session.rules()) {
+    // Owned by the relay's association (which may outlive this frame by a callback or two).
+    auto cache = std::make_shared<UdpRuleCache>(session.rules(), session);
+    options.association.rules_allow = [cache](const udp::Endpoint& target,
+                                              const std::string* name) {
+      return cache->Allowed(target, name);
+    };
+  }
   return options;
 }
 
@@ -89,6 +98,18 @@ asio::awaitable<void> RunUdpAssociate(Session& session, protocol::Request reques
     if (!descriptors) {
       co_return co_await AsyncFailAndClose(session, protocol::Reply::kGeneralFailure);
     }
+  }
+  // The rules (session/rules.h): the association by from/user/cmd=udp, then every datagram.
+  if (const auto& rules = session.rules(); rules) {
+    const policy::Query base = RuleQuery(session, policy::Command::kUdp);
+    const policy::Decision decision =
+        rules->DecideAnyTarget(base.client, base.user, policy::Command::kUdp);
+    RecordRule(session, decision);
+    if (!decision.allow) {
+      net::LogDebug("UDP ASSOCIATE refused by rule=%s", decision.source());
+      co_return co_await AsyncFailAndClose(session, protocol::Reply::kNotAllowed);
+    }
+    ApplyAllowingRule(session, decision.rule);
   }
   // The relay listens where the client already reaches us: the control connection's local address.
   std::error_code ec;

@@ -50,7 +50,7 @@ format() {
 # Whole folders of pure code (wire formats, UDP decisions) must not touch I/O: no Asio, sockets,
 # logging, threads, and no reading of clocks (time points are passed in, so tests drive time).
 # A new file in these folders is checked without being listed here.
-pure_folders=(protocol udp)
+pure_folders=(protocol udp policy)
 purity() {
   local bad
   bad=$(sources "${pure_folders[@]/%//*.h}" "${pure_folders[@]/%//*.cc}" |
@@ -70,7 +70,7 @@ purity() {
 tidy() {
   [[ -f build-release/compile_commands.json ]] || build build-release -DCMAKE_BUILD_TYPE=RelWithDebInfo || return 1
   local out
-  out=$(sources 'protocol/*.cc' 'udp/*.cc' 'dns/*.cc' 'net/*.cc' 'relay/*.cc' 'session/*.cc' 'server/*.cc' |
+  out=$(sources 'protocol/*.cc' 'udp/*.cc' 'policy/*.cc' 'dns/*.cc' 'net/*.cc' 'relay/*.cc' 'session/*.cc' 'server/*.cc' |
         xargs -P "$jobs" -n 1 clang-tidy -p build-release --quiet \
           --extra-arg=-DASIO_HAS_CO_AWAIT=1 --extra-arg=-DASIO_HAS_STD_COROUTINE=1 2>&1)
   local status=$?
@@ -110,8 +110,8 @@ tsan() {
 # libFuzzer: every target in tests/fuzz runs FUZZ_RUNS executions from a copy of its corpus (so
 # the tree stays as it is); a finding fails the step and is written to tests/fuzz/corpus/TARGET/
 # (crash-*, leak-*, timeout-*), ready to be committed with the fix. -max_len=1024: the longest
-# protocol message is 262 bytes, a users-file line 511, a flag value a few dozen; the sequence
-# targets need a dozen datagrams.
+# protocol message is 262 bytes, a users-file line 511, a flag value a few dozen, a rules file a
+# dozen rules; the sequence targets need a dozen datagrams.
 fuzz() {
   local runs=${FUZZ_RUNS:-400000} target name work rc=0
   cmake -S "$root" -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
@@ -149,6 +149,7 @@ docker_image() { bash docker/test.sh; }
 bench() {
   build-release/tests/bench/protocol_bench --benchmark_min_time=0.01 &&
     build-release/tests/bench/udp_bench --benchmark_min_time=0.01 &&
+    build-release/tests/bench/rules_bench --benchmark_min_time=0.01 &&
     SOCKS5D_BIN=$root/build-release/socks5d $py integration/bench/run.py --quick
 }
 

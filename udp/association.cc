@@ -48,9 +48,12 @@ Association::Association(const IpAddress& control_peer, const protocol::Address&
       names_(options_.names),
       charge_(options_.memory_budget) {}
 
-bool Association::Refused(const Endpoint& target) const {
-  if (options_.destinations) return options_.destinations->Decide(target) != Verdict::kAllow;
-  return IsUnspecifiedRange(target.ip);
+bool Association::Refused(const Endpoint& target, const std::string* name) const {
+  if (options_.destinations ? options_.destinations->Decide(target) != Verdict::kAllow
+                            : IsUnspecifiedRange(target.ip)) {
+    return true;
+  }
+  return options_.rules_allow && !options_.rules_allow(target, name);
 }
 
 std::size_t Association::held_bytes() const {
@@ -116,7 +119,7 @@ Association::Step Association::Route(const protocol::Address& dst,
                                      std::span<const std::uint8_t> payload, SteadyTime now) {
   Step step;
   if (std::optional<Endpoint> target = Endpoint::FromAddress(dst)) {
-    if (Refused(*target)) {
+    if (Refused(*target, nullptr)) {
       CountDrop(Drop::kDenied);
       return step;
     }
@@ -134,7 +137,7 @@ Association::Step Association::Route(const protocol::Address& dst,
   NameCache::Route route = names_.Lookup(name, dst.port, payload, now);
   switch (route.outcome) {
     case NameCache::Outcome::kCached:
-      if (Refused(Endpoint{route.ip, dst.port})) {
+      if (Refused(Endpoint{route.ip, dst.port}, &name)) {
         CountDrop(Drop::kDenied);
         break;
       }
@@ -169,18 +172,18 @@ std::vector<Association::Outbound> Association::Resolved(const std::string& name
   }
   // The first address is cached: put the allowed ones first (a name resolving to a mix is sent
   // only to an allowed address). When none is allowed the first is cached, and refused below and
-  // on every later datagram. Port 0 is never a listening port: this orders by the port-free rules
-  // (unspecified, --deny_destinations); each datagram's port is checked against the proxy's own
-  // endpoints when it is sent.
+  // on every later datagram. Ordered for the port of the first datagram waiting (the rules may
+  // name ports); each datagram's own port is decided when it is sent.
   std::vector<IpAddress> ordered = addresses;
-  std::stable_partition(ordered.begin(), ordered.end(), [this](const IpAddress& ip) {
-    return !Refused(Endpoint{ip, 0});
+  const std::uint16_t port = names_.FirstWaitingPort(name).value_or(0);
+  std::stable_partition(ordered.begin(), ordered.end(), [this, port, &name](const IpAddress& ip) {
+    return !Refused(Endpoint{ip, port}, &name);
   });
   NameCache::Completion completion = names_.Complete(name, ordered, now);
   for (NameCache::Queued& queued : completion.datagrams) {
     if (!completion.ip) {
       CountDrop(Drop::kUnresolved);
-    } else if (Refused(Endpoint{*completion.ip, queued.port})) {
+    } else if (Refused(Endpoint{*completion.ip, queued.port}, &name)) {
       CountDrop(Drop::kDenied);
     } else {
       out.push_back(Outbound{Endpoint{*completion.ip, queued.port}, std::move(queued.payload)});

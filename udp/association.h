@@ -32,6 +32,10 @@ struct AssociationOptions {
   // Where datagrams may go (udp/destination.h): every target, literal or resolved, is decided
   // there. Null: only the never-valid addresses (0.0.0.0/8, ::) are refused.
   std::shared_ptr<const DestinationPolicy> destinations;
+  // After the destination policy, the access rules (--rules_file): may a datagram go to `target`,
+  // named `name` by the client (null: the client sent an IP)? Null: yes. A refusal is counted
+  // kDenied. session/rules.h supplies it (policy/ depends on udp/, not the other way round).
+  std::function<bool(const Endpoint& target, const std::string* name)> rules_allow;
   // The process-wide budget for bytes held in reassembly and behind lookups (--udp_memory_budget);
   // null: no global bound. Must outlive the association.
   MemoryBudget* memory_budget = nullptr;
@@ -44,7 +48,7 @@ enum class Drop {
   kMalformed,    // client side: bad header (F9)
   kFragment,     // client side: a fragment the reassembler dropped (F7, F8 count as abandoned)
   kDenied,       // the target is refused (udp/destination.h): unspecified, the proxy itself, or
-                 // in --deny_destinations
+                 // in --deny_destinations; or a rule of --rules_file refuses it
   kUnresolved,   // the domain target did not resolve
   kQueueFull,    // too many datagrams waiting for lookups
   kUnsolicited,  // remote side: the reply policy does not admit the sender
@@ -124,8 +128,9 @@ class Association {
 
  private:
   Step Route(const protocol::Address& dst, std::span<const std::uint8_t> payload, SteadyTime now);
-  // Refused by the destination policy (counted kDenied by the callers).
-  bool Refused(const Endpoint& target) const;
+  // Refused by the destination policy, then by the rules (`name`: the client's name for it, or
+  // null); counted kDenied by the callers.
+  bool Refused(const Endpoint& target, const std::string* name) const;
   // Reserves `extra` bytes on top of what is held: false (nothing changed) past the budget.
   bool Reserve(std::size_t extra) { return charge_.TryResize(held_bytes() + extra); }
   // Makes the charge equal what is held (after each step).

@@ -56,6 +56,12 @@ bool NameCache::WouldQueue(const std::string& name, SteadyTime now) const {
   return it == entries_.end() || it->second.in_flight || it->second.expires <= now;
 }
 
+std::optional<std::uint16_t> NameCache::FirstWaitingPort(const std::string& name) const {
+  auto it = entries_.find(absl::AsciiStrToLower(name));
+  if (it == entries_.end() || it->second.waiting.empty()) return std::nullopt;
+  return it->second.waiting.front().port;
+}
+
 std::size_t NameCache::Forget(const std::string& name) {
   auto it = entries_.find(absl::AsciiStrToLower(name));
   if (it == entries_.end() || !it->second.in_flight) return 0;  // not ours

@@ -65,6 +65,8 @@ class NameCache {
   // True when Lookup(name, ...) at `now` would queue the payload rather than answer from the
   // cache (used to charge the memory budget only for what is queued).
   bool WouldQueue(const std::string& name, SteadyTime now) const;
+  // The port of the first datagram waiting for `name`'s lookup; nullopt when none waits.
+  std::optional<std::uint16_t> FirstWaitingPort(const std::string& name) const;
   // The lookup started for `name` was refused at once (a lookup cap): forgets the name without
   // remembering a failure, and drops the datagrams that waited for it; returns how many.
   std::size_t Forget(const std::string& name);

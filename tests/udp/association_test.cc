@@ -254,6 +254,73 @@ TEST_F(DeniedTest, NameResolvingToAMixIsSentToAnAllowedAddress) {
   EXPECT_EQ(step.target, out[0].target);
 }
 
+// The rules hook (--rules_file, session/rules.h) after the destination policy: here, port 53
+// only, and never the name "blocked.test" or 127.0.0.66. Every call is recorded.
+class RulesHookTest : public AssociationTest {
+ protected:
+  struct Call {
+    Endpoint target;
+    std::string name;  // "" for a literal
+  };
+  static AssociationOptions WithHook(std::shared_ptr<std::vector<Call>> calls) {
+    AssociationOptions options = DeniedTestOptions();
+    options.rules_allow = [calls](const Endpoint& target, const std::string* name) {
+      calls->push_back(Call{target, name ? *name : ""});
+      return target.port == 53 && (name == nullptr || *name != "blocked.test") &&
+             target.ip != IpAddress(protocol::Ipv4{127, 0, 0, 66});
+    };
+    return options;
+  }
+  static AssociationOptions DeniedTestOptions() {
+    AssociationOptions options;
+    auto policy = std::make_shared<DestinationPolicy>();
+    policy->denied.push_back(IpPrefix{IpAddress(protocol::Ipv4{10, 0, 0, 0}), 8});
+    options.destinations = policy;
+    return options;
+  }
+  RulesHookTest() : RulesHookTest(std::make_shared<std::vector<Call>>()) {}
+  explicit RulesHookTest(std::shared_ptr<std::vector<Call>> calls)
+      : AssociationTest(protocol::Address{}, WithHook(calls)), calls_(calls) {}
+
+  std::shared_ptr<std::vector<Call>> calls_;
+};
+
+TEST_F(RulesHookTest, LiteralTargetsAreDecidedAfterTheDestinationPolicy) {
+  EXPECT_EQ(FromClient(Datagram(Ip4(127, 0, 0, 9, 53), "a")).kind, Kind::kSend);
+  EXPECT_EQ(FromClient(Datagram(Ip4(127, 0, 0, 9, 54), "b")).kind, Kind::kNone);  // the rules
+  EXPECT_EQ(FromClient(Datagram(Ip4(10, 0, 0, 1, 53), "c")).kind, Kind::kNone);   // the policy
+  EXPECT_EQ(association_.counters().drop(Drop::kDenied), 2u);
+  ASSERT_EQ(calls_->size(), 2u);  // the policy refused the third: the rules were not asked
+  EXPECT_EQ((*calls_)[1].target, (Endpoint{IpAddress(protocol::Ipv4{127, 0, 0, 9}), 54}));
+  EXPECT_EQ((*calls_)[1].name, "");
+}
+
+TEST_F(RulesHookTest, NamedTargetsAreDecidedWithTheName) {
+  const protocol::Address blocked{std::string("blocked.test"), 53};
+  ASSERT_EQ(FromClient(Datagram(blocked, "x")).kind, Kind::kResolve);
+  EXPECT_TRUE(association_.Resolved("blocked.test", {IpAddress(protocol::Ipv4{127, 0, 0, 5})}, now_)
+                  .empty());
+  EXPECT_EQ(FromClient(Datagram(blocked, "y")).kind, Kind::kNone);  // cached, still refused
+  EXPECT_EQ(association_.counters().drop(Drop::kDenied), 2u);
+  ASSERT_FALSE(calls_->empty());
+  EXPECT_EQ(calls_->back().name, "blocked.test");
+  EXPECT_EQ(calls_->back().target, (Endpoint{IpAddress(protocol::Ipv4{127, 0, 0, 5}), 53}));
+}
+
+TEST_F(RulesHookTest, ANameResolvingToAMixIsSentToTheAddressTheRulesAllow) {
+  const protocol::Address dst{std::string("mix.test"), 53};
+  ASSERT_EQ(FromClient(Datagram(dst, "y")).kind, Kind::kResolve);
+  auto out = association_.Resolved(
+      "mix.test",
+      {IpAddress(protocol::Ipv4{127, 0, 0, 66}), IpAddress(protocol::Ipv4{127, 0, 0, 7})}, now_);
+  ASSERT_EQ(out.size(), 1u);  // 127.0.0.66 is skipped: refused by the rules
+  EXPECT_EQ(out[0].target, (Endpoint{IpAddress(protocol::Ipv4{127, 0, 0, 7}), 53}));
+  // The cached address, a port the rules refuse: dropped.
+  EXPECT_EQ(FromClient(Datagram(protocol::Address{std::string("mix.test"), 54}, "z")).kind,
+            Kind::kNone);
+  EXPECT_EQ(association_.counters().drop(Drop::kDenied), 1u);
+}
+
 TEST_F(AssociationTest, NameResolvingOnlyToUnspecifiedIsDeniedWithoutAPolicy) {
   const protocol::Address dst{std::string("zero.test"), 53};
   ASSERT_EQ(FromClient(Datagram(dst, "y")).kind, Kind::kResolve);
