@@ -21,8 +21,8 @@ RateLimiter::RateLimiter(std::uint64_t bytes_per_second, Clock::time_point now)
 void RateLimiter::RefillLocked(Bucket& bucket, Clock::time_point now) const {
   if (now <= bucket.updated) return;
   const double seconds = std::chrono::duration<double>(now - bucket.updated).count();
-  bucket.tokens =
-      std::min(static_cast<double>(capacity_), bucket.tokens + seconds * static_cast<double>(rate_));
+  bucket.tokens = std::min(static_cast<double>(capacity_),
+                           bucket.tokens + seconds * static_cast<double>(rate_));
   bucket.updated = now;
 }
 

@@ -101,8 +101,7 @@ class Relay {
 
  private:
   struct Direction {
-    Direction(asio::ip::tcp::socket* f, asio::ip::tcp::socket* t, std::uint64_t* c,
-              RateDirection r)
+    Direction(asio::ip::tcp::socket* f, asio::ip::tcp::socket* t, std::uint64_t* c, RateDirection r)
         : from(f), to(t), counter(c), rate_direction(r) {}
     asio::ip::tcp::socket* from;
     asio::ip::tcp::socket* to;
@@ -155,8 +154,7 @@ class Relay {
       }
       std::size_t allowance = kUnlimited;
       if (rate_ != nullptr) {
-        allowance = rate_->Grant(d.rate_direction, d.bulk ? kPipeBytes : kBufferSize,
-                                 Clock::now());
+        allowance = rate_->Grant(d.rate_direction, d.bulk ? kPipeBytes : kBufferSize, Clock::now());
         if (allowance == 0) {
           if (progressed) Touch();
           Release(d);  // nothing in flight: give the pipe or buffer back while waiting
@@ -165,7 +163,8 @@ class Relay {
       }
       ssize_t n = Read(d, allowance);
       if (rate_ != nullptr) {
-        rate_->Refund(d.rate_direction, n > 0 ? allowance - static_cast<std::size_t>(n) : allowance);
+        rate_->Refund(d.rate_direction,
+                      n > 0 ? allowance - static_cast<std::size_t>(n) : allowance);
       }
       if (n < 0) {
         if (errno == EINTR) continue;

@@ -206,10 +206,9 @@ asio::ip::udp::socket* UdpRelay::Outbound(bool v4) {
   // picks the source address by route toward each target, which is the proxy's outside address.
   // Either way replies come back to this socket.
   const std::optional<asio::ip::address>& egress = v4 ? options_.outbound_v4 : options_.outbound_v6;
-  const asio::ip::address local =
-      egress ? *egress
-             : (v4 ? asio::ip::address(asio::ip::address_v4::any())
-                   : asio::ip::address(asio::ip::address_v6::any()));
+  const asio::ip::address local = egress ? *egress
+                                         : (v4 ? asio::ip::address(asio::ip::address_v4::any())
+                                               : asio::ip::address(asio::ip::address_v6::any()));
   std::error_code ec;
   socket.open(v4 ? asio::ip::udp::v4() : asio::ip::udp::v6(), ec);
   if (!ec && !v4) socket.set_option(asio::ip::v6_only(true), ec);

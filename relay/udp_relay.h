@@ -82,7 +82,9 @@ class UdpRelay : public std::enable_shared_from_this<UdpRelay> {
   asio::ip::udp::socket* Outbound(bool v4);
   // Whether the egress reaches this family (session/egress.h's Egress::Reaches).
   bool Reaches(bool v4) const;
-  bool OneFamily() const { return options_.outbound_v4.has_value() != options_.outbound_v6.has_value(); }
+  bool OneFamily() const {
+    return options_.outbound_v4.has_value() != options_.outbound_v6.has_value();
+  }
   void ArmReassemblyTimer();
   void Close();
 

@@ -162,9 +162,9 @@ asio::awaitable<void> RunConnect(Session& session, protocol::Request request) {
                        .descriptors = budget,
                        .egress = session.egress(),
                        .sources = std::move(candidates.sources)};
-  ConnectResult connected =
-      co_await AsyncConnectAny(candidates.endpoints, absl::ToChronoNanoseconds(settings.connect_timeout),
-                               kAttemptDelay, std::move(limits));
+  ConnectResult connected = co_await AsyncConnectAny(
+      candidates.endpoints, absl::ToChronoNanoseconds(settings.connect_timeout), kAttemptDelay,
+      std::move(limits));
   if (!connected.ok()) {
     net::LogDebug("connect %s failed: %s", session.record().target, connected.error().message());
     co_return co_await AsyncFailAndClose(session, ReplyForError(connected.error()));
@@ -182,11 +182,10 @@ asio::awaitable<void> RunConnect(Session& session, protocol::Request request) {
   if (!co_await AsyncSendReply(session, protocol::Reply::kSucceeded, net::FromEndpoint(local))) {
     co_return;
   }
-  co_await relay::AsyncRelay(session.client(), std::move(*connected),
-                             std::move(session.early_data()), session.record().bytes,
-                             session.context().pools,
-                             absl::ToChronoNanoseconds(session.settings().idle_timeout),
-                             session.rate_limiter());
+  co_await relay::AsyncRelay(
+      session.client(), std::move(*connected), std::move(session.early_data()),
+      session.record().bytes, session.context().pools,
+      absl::ToChronoNanoseconds(session.settings().idle_timeout), session.rate_limiter());
 }
 
 }  // namespace socks5::session

@@ -55,7 +55,7 @@ struct Settings {
   std::size_t max_handshakes = 0;
   int connect_max_attempts_in_flight = 4;
   // --- Egress and per-user limits (issue 12) ---
-  Egress outbound;                         // --outbound_address (session/egress.h)
+  Egress outbound;                        // --outbound_address (session/egress.h)
   std::size_t max_sessions_per_user = 0;  // 0: no cap (UserTable)
 
   // True when `address` is denied by --deny_destinations (answered with REP 02).

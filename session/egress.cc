@@ -15,8 +15,8 @@ namespace socks5::session {
 
 absl::StatusOr<Egress> ParseEgress(std::string_view text) {
   Egress egress;
-  for (absl::string_view item : absl::StrSplit(absl::string_view(text.data(), text.size()), ',',
-                                               absl::SkipWhitespace())) {
+  for (absl::string_view item :
+       absl::StrSplit(absl::string_view(text.data(), text.size()), ',', absl::SkipWhitespace())) {
     item = absl::StripAsciiWhitespace(item);
     std::error_code ec;
     asio::ip::address address = asio::ip::make_address(std::string(item), ec);
@@ -27,16 +27,17 @@ absl::StatusOr<Egress> ParseEgress(std::string_view text) {
     address = net::Unmapped(address);
     if (address.is_unspecified() || address.is_multicast() ||
         (address.is_v4() && address.to_v4() == asio::ip::address_v4::broadcast())) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--outbound_address: ", item, " cannot be a source address (unspecified, multicast or "
-          "broadcast); give an address of this host"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--outbound_address: ", item,
+                       " cannot be a source address (unspecified, multicast or "
+                       "broadcast); give an address of this host"));
     }
     std::optional<asio::ip::address>& slot = address.is_v4() ? egress.v4 : egress.v6;
     if (slot) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--outbound_address: two ", address.is_v4() ? "IPv4" : "IPv6", " addresses (",
-          slot->to_string(), " and ", address.to_string(),
-          "); give at most one IPv4 and one IPv6 address"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--outbound_address: two ", address.is_v4() ? "IPv4" : "IPv6",
+                       " addresses (", slot->to_string(), " and ", address.to_string(),
+                       "); give at most one IPv4 and one IPv6 address"));
     }
     slot = address;
   }

@@ -23,8 +23,8 @@
 namespace socks5::session {
 
 struct Egress {
-  std::optional<asio::ip::address> v4;  // always an address_v4
-  std::optional<asio::ip::address> v6;  // always a (non-mapped) address_v6
+  std::optional<asio::ip::address> v4 = {};  // always an address_v4
+  std::optional<asio::ip::address> v6 = {};  // always a (non-mapped) address_v6
 
   bool empty() const { return !v4 && !v6; }
   // The egress address for `family_of`'s family; nullopt: the kernel chooses.

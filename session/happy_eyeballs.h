@@ -33,11 +33,11 @@ using ConnectResult = net::Result<asio::ip::tcp::socket>;
 struct ConnectLimits {
   int max_in_flight = 0;  // 0: no cap
   DescriptorBudget* descriptors = nullptr;
-  Egress egress;  // source addresses (none: the kernel chooses)
+  Egress egress = {};  // source addresses (none: the kernel chooses)
   // When not empty, parallel to the candidates: each attempt's own source address (the rule
   // that allowed that address, session/rules.h), replacing `egress`; the caller has left out
   // candidates their egress cannot reach.
-  std::vector<std::optional<asio::ip::address>> sources;
+  std::vector<std::optional<asio::ip::address>> sources = {};
 };
 
 // The candidates an egress allows (Egress::Reaches), in their order.

@@ -27,7 +27,8 @@ void ApplyAllowingRule(Session& session, const policy::Rule* rule) {
   if (rule->egress_v4 || rule->egress_v6) {
     session.set_egress(EgressForRule(session.settings().outbound, rule));
   }
-  if (rule->rate) session.set_rate_limiter(relay::RateLimiters::For(RateKey(*rule, session), *rule->rate));
+  if (rule->rate)
+    session.set_rate_limiter(relay::RateLimiters::For(RateKey(*rule, session), *rule->rate));
 }
 
 Egress EgressForRule(const Egress& flag, const policy::Rule* rule) {

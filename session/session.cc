@@ -21,8 +21,8 @@ std::string ReplyText(const std::optional<protocol::Reply>& reply) {
 // held until the session ends. False (logged, limit=user) when the user is at the cap.
 bool ChargeUser(Session& session) {
   Admission* admission = session.context().admission;
-  if (admission == nullptr || !session.user()) return true;
   const std::size_t cap = session.settings().max_sessions_per_user;
+  if (admission == nullptr || !session.user() || cap == 0) return true;  // 0: nothing counted
   session.user_slot() = UserSlot::TryAcquire(admission->users, *session.user(), cap);
   if (session.user_slot()) return true;
   session.record().limit = "user";

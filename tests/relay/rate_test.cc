@@ -62,10 +62,10 @@ TEST(RateLimiter, UntilRefilledIsTheTimeToHalfTheCapacity) {
 
 TEST(RateLimiter, DatagramsPassWhileTheBucketIsNotEmptyAndMayRunIntoDebt) {
   const Clock::time_point t0 = Clock::now();
-  RateLimiter limiter(1000, t0);  // capacity 1000
-  EXPECT_TRUE(limiter.Admit(kUp, 700, t0));   // 300 left
-  EXPECT_TRUE(limiter.Admit(kUp, 700, t0));   // -400: in debt
-  EXPECT_FALSE(limiter.Admit(kUp, 10, t0));   // dropped, not charged
+  RateLimiter limiter(1000, t0);                                 // capacity 1000
+  EXPECT_TRUE(limiter.Admit(kUp, 700, t0));                      // 300 left
+  EXPECT_TRUE(limiter.Admit(kUp, 700, t0));                      // -400: in debt
+  EXPECT_FALSE(limiter.Admit(kUp, 10, t0));                      // dropped, not charged
   EXPECT_FALSE(limiter.Admit(kUp, 10, t0 + milliseconds(400)));  // debt just repaid (0)
   EXPECT_TRUE(limiter.Admit(kUp, 10, t0 + milliseconds(402)));
   EXPECT_TRUE(limiter.Admit(kDown, 65'507, t0));  // a datagram larger than the bucket passes

@@ -215,7 +215,8 @@ TEST_F(RelayTest, DatagramsOverTheRateAreDroppedAndCounted) {
   const std::string payload(700, 'd');
   for (int i = 0; i < 5; ++i) SendFromClient(target, payload);
   // 1000 -> 300 -> -400 (a datagram passes while the bucket is not empty); the rest are dropped.
-  ASSERT_TRUE(RunUntil([&] { return relay_->drop_rate() + relay_->association().counters().dgrams_up >= 5; }));
+  ASSERT_TRUE(RunUntil(
+      [&] { return relay_->drop_rate() + relay_->association().counters().dgrams_up >= 5; }));
   EXPECT_EQ(relay_->association().counters().dgrams_up, 2u);
   EXPECT_EQ(relay_->drop_rate(), 3u);
   EXPECT_EQ(TargetReceived().size(), 2u);

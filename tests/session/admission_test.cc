@@ -141,7 +141,7 @@ TEST(UserTable, CapsEachUserAndForgetsOnesHoldingNothing) {
   EXPECT_TRUE(table.TryAcquire("alice", 2));
   EXPECT_TRUE(table.TryAcquire("alice", 2));
   EXPECT_FALSE(table.TryAcquire("alice", 2));
-  EXPECT_TRUE(table.TryAcquire("bob", 2));  // another user
+  EXPECT_TRUE(table.TryAcquire("bob", 2));                       // another user
   EXPECT_TRUE(table.TryAcquire(std::string("carol\0x", 7), 1));  // names are bytes
   EXPECT_FALSE(table.TryAcquire(std::string("carol\0x", 7), 1));
   EXPECT_TRUE(table.TryAcquire("carol", 1));  // not the same name
@@ -150,7 +150,7 @@ TEST(UserTable, CapsEachUserAndForgetsOnesHoldingNothing) {
   table.Release("alice");
   EXPECT_TRUE(table.TryAcquire("alice", 2));
   for (int i = 0; i < 3; ++i) EXPECT_TRUE(table.TryAcquire("dave", 0));  // 0: no cap
-  table.Release("nobody");  // nothing held: no-op
+  table.Release("nobody");                                               // nothing held: no-op
   table.Release("bob");
   EXPECT_EQ(table.Count("bob"), 0u);
   EXPECT_EQ(table.users(), 4u);  // alice, carol\0x, carol, dave

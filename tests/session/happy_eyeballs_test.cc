@@ -105,7 +105,8 @@ TEST(AsyncConnectAnyTest, OneFamilyEgressTriesOnlyThatFamily) {
   Harness h;
   asio::ip::tcp::acceptor listener(h.io, asio::ip::tcp::endpoint(Ip("::1"), 0));
   // An IPv6 listener first, but only IPv4 has an egress address: it is never tried.
-  h.Run({listener.local_endpoint()}, 5s, 250ms, ConnectLimits{.egress = Egress{.v4 = Ip("127.0.0.1")}});
+  h.Run({listener.local_endpoint()}, 5s, 250ms,
+        ConnectLimits{.egress = Egress{.v4 = Ip("127.0.0.1")}});
   ASSERT_TRUE(h.result);
   ASSERT_FALSE(h.result->ok());
   EXPECT_EQ(h.result->error(), asio::error::host_unreachable);
@@ -119,10 +120,10 @@ TEST(ReachableCandidatesTest, Table) {
     Egress egress;
     std::vector<asio::ip::tcp::endpoint> want;
   };
-  for (const Case& c : {Case{Egress{}, all},
-                        Case{Egress{.v4 = Ip("198.51.100.1"), .v6 = Ip("2001:db8:2::1")}, all},
-                        Case{Egress{.v4 = Ip("198.51.100.1")}, {v4, mapped}},
-                        Case{Egress{.v6 = Ip("2001:db8:2::1")}, {v6}}}) {
+  for (const Case& c :
+       {Case{Egress{}, all}, Case{Egress{.v4 = Ip("198.51.100.1"), .v6 = Ip("2001:db8:2::1")}, all},
+        Case{Egress{.v4 = Ip("198.51.100.1")}, {v4, mapped}},
+        Case{Egress{.v6 = Ip("2001:db8:2::1")}, {v6}}}) {
     EXPECT_EQ(ReachableCandidates(c.egress, all), c.want);
   }
 }
@@ -133,19 +134,18 @@ TEST(ParseEgressTest, Table) {
     const char* v4;  // "" none; nullptr: an error
     const char* v6;
   };
-  for (const Case& c : {Case{"", "", ""}, Case{"198.51.100.7", "198.51.100.7", ""},
-                        Case{"2001:db8::7", "", "2001:db8::7"},
-                        Case{"198.51.100.7, 2001:db8::7", "198.51.100.7", "2001:db8::7"},
-                        Case{"2001:db8::7,198.51.100.7", "198.51.100.7", "2001:db8::7"},
-                        Case{"::ffff:198.51.100.7", "198.51.100.7", ""},  // mapped is IPv4
-                        Case{"198.51.100.7,198.51.100.8", nullptr, nullptr},
-                        Case{"2001:db8::7,2001:db8::8", nullptr, nullptr},
-                        Case{"198.51.100.7,::ffff:1.2.3.4", nullptr, nullptr},
-                        Case{"0.0.0.0", nullptr, nullptr}, Case{"::", nullptr, nullptr},
-                        Case{"224.0.0.1", nullptr, nullptr}, Case{"ff02::1", nullptr, nullptr},
-                        Case{"255.255.255.255", nullptr, nullptr},
-                        Case{"example.com", nullptr, nullptr},
-                        Case{"198.51.100.7:80", nullptr, nullptr}}) {
+  for (const Case& c :
+       {Case{"", "", ""}, Case{"198.51.100.7", "198.51.100.7", ""},
+        Case{"2001:db8::7", "", "2001:db8::7"},
+        Case{"198.51.100.7, 2001:db8::7", "198.51.100.7", "2001:db8::7"},
+        Case{"2001:db8::7,198.51.100.7", "198.51.100.7", "2001:db8::7"},
+        Case{"::ffff:198.51.100.7", "198.51.100.7", ""},  // mapped is IPv4
+        Case{"198.51.100.7,198.51.100.8", nullptr, nullptr},
+        Case{"2001:db8::7,2001:db8::8", nullptr, nullptr},
+        Case{"198.51.100.7,::ffff:1.2.3.4", nullptr, nullptr}, Case{"0.0.0.0", nullptr, nullptr},
+        Case{"::", nullptr, nullptr}, Case{"224.0.0.1", nullptr, nullptr},
+        Case{"ff02::1", nullptr, nullptr}, Case{"255.255.255.255", nullptr, nullptr},
+        Case{"example.com", nullptr, nullptr}, Case{"198.51.100.7:80", nullptr, nullptr}}) {
     absl::StatusOr<Egress> got = ParseEgress(c.text);
     if (c.v4 == nullptr) {
       ASSERT_FALSE(got.ok()) << c.text;
