@@ -112,6 +112,26 @@ TEST(AsyncConnectAnyTest, OneFamilyEgressTriesOnlyThatFamily) {
   EXPECT_EQ(h.result->error(), asio::error::host_unreachable);
 }
 
+TEST(AsyncConnectAnyTest, PerCandidateSourcesReplaceTheEgress) {
+  Harness h;
+  asio::ip::tcp::acceptor listener(h.io, asio::ip::tcp::endpoint(Ip("127.0.0.1"), 0));
+  // The first candidate is refused (from .5); the second connects from its own source, .6.
+  h.Run({ClosedPort(h.io), listener.local_endpoint()}, 5s, 250ms,
+        ConnectLimits{.egress = Egress{.v4 = Ip("127.0.0.4")},
+                      .sources = {Ip("127.0.0.5"), Ip("127.0.0.6")}});
+  ASSERT_TRUE(h.result && h.result->ok()) << (h.result ? h.result->error().message() : "none");
+  EXPECT_EQ((*h.result)->local_endpoint().address(), Ip("127.0.0.6"));
+}
+
+TEST(AsyncConnectAnyTest, SourcesNotMatchingTheCandidatesAreRefused) {
+  Harness h;
+  h.Run({ClosedPort(h.io), ClosedPort(h.io)}, 5s, 250ms,
+        ConnectLimits{.sources = {Ip("127.0.0.5")}});
+  ASSERT_TRUE(h.result);
+  ASSERT_FALSE(h.result->ok());
+  EXPECT_EQ(h.result->error(), std::make_error_code(std::errc::invalid_argument));
+}
+
 TEST(ReachableCandidatesTest, Table) {
   const asio::ip::tcp::endpoint v4(Ip("192.0.2.1"), 80), v6(Ip("2001:db8::1"), 80),
       mapped(Ip("::ffff:192.0.2.2"), 80);
