@@ -38,7 +38,7 @@ class Race : public std::enable_shared_from_this<Race> {
       : executor_(executor),
         candidates_(std::move(candidates)),
         attempt_delay_(attempt_delay),
-        limits_(limits),
+        limits_(std::move(limits)),
         stagger_(executor),
         handler_(std::move(handler)) {}
 
@@ -152,7 +152,7 @@ asio::awaitable<ConnectResult> AsyncRace(std::vector<asio::ip::tcp::endpoint> ca
           [&](auto handler) {
             auto slot = asio::get_associated_cancellation_slot(handler);
             auto race = std::make_shared<Race>(
-                executor, std::move(candidates), attempt_delay, limits,
+                executor, std::move(candidates), attempt_delay, std::move(limits),
                 [h = std::move(handler)](std::error_code e, asio::ip::tcp::socket s) mutable {
                   // Complete through post so the coroutine never resumes inside a Race callback.
                   auto ex = asio::get_associated_executor(h);
@@ -211,7 +211,7 @@ asio::awaitable<ConnectResult> AsyncConnectAny(std::vector<asio::ip::tcp::endpoi
   }
   if (candidates.empty()) co_return asio::error::host_unreachable;
   std::optional<ConnectResult> result = co_await net::AsyncWithDeadline(
-      AsyncRace(std::move(candidates), attempt_delay, limits), timeout);
+      AsyncRace(std::move(candidates), attempt_delay, std::move(limits)), timeout);
   if (!result) co_return asio::error::timed_out;
   co_return std::move(*result);
 }
