@@ -179,7 +179,9 @@ def test_unlimited_rule_is_not_capped(socks5d, tmp_path):
         (received,) = transfer(server, listener, 1, 2)
     finally:
         listener.close()
-    assert received > 20_000_000, f"only {received} bytes in 2 s without a rate"
+    # 2 s at the other rule's 1M would be ~2.1 MB; unlimited loopback moves far more (also under
+    # a sanitizer on a busy machine).
+    assert received > 6_000_000, f"only {received} bytes in 2 s without a rate"
 
 
 def test_udp_datagrams_over_the_rate_are_dropped_and_counted(socks5d, tmp_path):
@@ -195,7 +197,7 @@ def test_udp_datagrams_over_the_rate_are_dropped_and_counted(socks5d, tmp_path):
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(("127.0.0.1", 0))
     header = b"\x00\x00\x00" + encode_address("127.0.0.1") + struct.pack("!H", target.getsockname()[1])
-    for _ in range(100):  # 100 kB at once; the bucket holds 10 kB
+    for _ in range(60):  # 60 kB at once (fits the socket buffers); the bucket holds 10 kB
         sock.sendto(header + b"u" * 1000, (reply.host, reply.port))
     target.settimeout(1)
     received = 0
@@ -213,6 +215,6 @@ def test_udp_datagrams_over_the_rate_are_dropped_and_counted(socks5d, tmp_path):
     # (a few may also be lost in the kernel's socket buffers before the relay reads them).
     assert 5 <= received <= 20, f"{received} datagrams passed; {line}"
     assert f" dgrams_up={received} " in line, line
-    assert 60 <= dropped <= 100 - received, line
+    assert 30 <= dropped <= 60 - received, line
     sock.close()
     target.close()
