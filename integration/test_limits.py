@@ -168,7 +168,7 @@ def test_sessions_of_one_client_share_the_rate_across_workers(socks5d, tmp_path)
     finally:
         listener.close()
     assert 7_200_000 <= sum(totals) <= 8_800_000, f"{totals} in 4 s at a shared rate=2M"
-    assert all(t > 0 for t in totals), totals
+    assert min(totals) > sum(totals) / 10, f"one session starved: {totals}"
 
 
 def test_unlimited_rule_is_not_capped(socks5d, tmp_path):

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <chrono>
 #include <optional>
+#include <random>
 
 #include "net/async.h"
 
@@ -235,8 +236,15 @@ class Relay {
   // Rate-limited: the bucket is empty; ask again when it has refilled by half.
   void WaitTokens(Direction& d) {
     if (!d.rate_timer) d.rate_timer.emplace(d.from->get_executor());
-    const auto wait = rate_->UntilRefilled(d.rate_direction, Clock::now());
-    d.rate_timer->expires_after(std::max<Clock::duration>(wait, std::chrono::milliseconds(1)));
+    const Clock::duration wait = std::max<Clock::duration>(
+        rate_->UntilRefilled(d.rate_direction, Clock::now()), std::chrono::milliseconds(1));
+    // Plus a random part up to as long again: directions sharing the limiter then wake in a
+    // random order, so none keeps finding the bucket just emptied by one that always wakes
+    // first (measured: one of three sessions took the whole rate). The bucket holds twice the
+    // refill waited for, so no token is lost to the wait.
+    thread_local std::minstd_rand jitter(std::random_device{}());
+    const auto extra = std::uniform_int_distribution<Clock::rep>(0, wait.count())(jitter);
+    d.rate_timer->expires_after(wait + Clock::duration(extra));
     d.rate_timer->async_wait([this, &d](std::error_code ec) { OnReady(d, ec); });
   }
   void CancelRateTimers() {
