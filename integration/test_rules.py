@@ -8,6 +8,7 @@ names resolve through the in-process DnsResponder (--dns_servers).
 
 import re
 import socket
+import subprocess
 
 import pytest
 
@@ -340,9 +341,15 @@ def test_missing_rules_file_stops_start_up(socks5d, tmp_path):
 
 
 def _check_config(socks5d, *flags):
-    server = socks5d("--check_config", *flags, wait=False)
-    server.expect_exit = True
-    return server.wait_exit()
+    """Runs `socks5d --check_config FLAGS` to its end; (exit status, stdout + stderr)."""
+    if not any(f.startswith("--listen=") for f in flags):
+        flags = (*flags, "--listen=127.0.0.1:0")
+    result = subprocess.run([str(socks5lib.binary_path()), "--check_config", *flags],
+                            stdin=subprocess.DEVNULL, capture_output=True,
+                            timeout=deadline(30))
+    output = result.stdout.decode(errors="replace") + result.stderr.decode(errors="replace")
+    assert not socks5lib.SANITIZER_RE.search(output), output
+    return result.returncode, output
 
 
 def test_check_config_accepts_a_valid_configuration_without_listening(socks5d, users_file,
@@ -384,3 +391,11 @@ def test_rules_naming_users_without_users_file_warn(socks5d, tmp_path):
     rc, output = _check_config(socks5d, f"--rules_file={path}")
     assert rc == 0, output
     assert f"{path}:1: user= names authenticated users, but --users_file is not set" in output
+
+
+def test_rules_naming_unknown_users_warn(socks5d, users_file, tmp_path):
+    path = rules_file(tmp_path, "allow user=alice,carol\nallow user=bob\n")
+    rc, output = _check_config(socks5d, f"--users_file={users_file}", f"--rules_file={path}")
+    assert rc == 0, output
+    assert f"{path}:1: user 'carol' is not in --users_file (1 such names in the rules)" in output
+    assert "'bob'" not in output and "'alice'" not in output, output

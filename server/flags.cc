@@ -199,6 +199,39 @@ absl::Status BuildAdmissionFlags(Config& config) {
   return absl::OkStatus();
 }
 
+// Rules that can never match as meant: user= names without --users_file (every client is then
+// `-`), or a user the users file does not have. One warning each, naming the first rule.
+void WarnAboutRuleUsers(const policy::RuleSet& rules, const session::Credentials* users) {
+  const policy::Rule* without_users = nullptr;
+  int without_users_count = 0;
+  const policy::Rule* unknown = nullptr;
+  std::string unknown_name;
+  int unknown_count = 0;
+  for (const policy::Rule& rule : rules.rules()) {
+    if (users == nullptr && (rule.any_user || !rule.users.empty())) {
+      if (without_users_count++ == 0) without_users = &rule;
+    }
+    if (users == nullptr) continue;
+    for (const std::string& user : rule.users) {
+      if (users->Contains(user)) continue;
+      if (unknown_count++ == 0) {
+        unknown = &rule;
+        unknown_name = user;
+      }
+    }
+  }
+  if (without_users != nullptr) {
+    net::LogWarning(
+        "%s: user= names authenticated users, but --users_file is not set (%d rules like it; "
+        "without authentication every client is user=-)",
+        without_users->source, without_users_count);
+  }
+  if (unknown != nullptr) {
+    net::LogWarning("%s: user '%s' is not in --users_file (%d such names in the rules)",
+                    unknown->source, net::LogSafe(unknown_name), unknown_count);
+  }
+}
+
 // --listen, --workers, --users_file, --rules_file, --allow_open_proxy, the timeouts and
 // --max_sessions.
 absl::Status BuildProcessFlags(Config& config) {
@@ -221,20 +254,7 @@ absl::Status BuildProcessFlags(Config& config) {
     auto rules = policy::LoadRules(config.rules_file);
     if (!rules.ok()) return rules.status();
     config.rules = std::make_shared<const policy::RuleSet>(*std::move(rules));
-    for (const policy::Rule& rule : config.rules->rules()) {
-      if (!config.users && (rule.any_user || !rule.users.empty())) {
-        // Without authentication every client is `-`: the rule can only match as user=-.
-        net::LogWarning("%s: user= names authenticated users, but --users_file is not set",
-                        rule.source);
-      } else if (config.users) {
-        for (const std::string& user : rule.users) {
-          if (!config.users->Contains(user)) {
-            net::LogWarning("%s: user '%s' is not in --users_file", rule.source,
-                            net::LogSafe(user));
-          }
-        }
-      }
-    }
+    WarnAboutRuleUsers(*config.rules, config.users.get());
   }
   config.allow_open_proxy = absl::GetFlag(FLAGS_allow_open_proxy);
   config.handshake_timeout = absl::GetFlag(FLAGS_handshake_timeout);

@@ -156,6 +156,13 @@ asio::awaitable<void> RunConnect(Session& session, protocol::Request request) {
   DescriptorBudget* budget = admission ? &admission->descriptors : nullptr;
   std::optional<DescriptorCharge> upstream = ChargeForCommand(budget, 1, "CONNECT");
   if (!upstream) co_return co_await AsyncFailAndClose(session, protocol::Reply::kGeneralFailure);
+  // With rules the candidates are kept, to find the connected address's rule.
+  std::vector<asio::ip::tcp::endpoint> attempts;
+  if (session.rules()) {
+    attempts = candidates.endpoints;
+  } else {
+    attempts.swap(candidates.endpoints);
+  }
   // A named local, not a temporary in the co_await expression: GCC 12 may destroy a temporary
   // with a non-trivial destructor (`sources`) there twice.
   ConnectLimits limits{.max_in_flight = settings.connect_max_attempts_in_flight,
@@ -163,7 +170,7 @@ asio::awaitable<void> RunConnect(Session& session, protocol::Request request) {
                        .egress = session.egress(),
                        .sources = std::move(candidates.sources)};
   ConnectResult connected = co_await AsyncConnectAny(
-      candidates.endpoints, absl::ToChronoNanoseconds(settings.connect_timeout), kAttemptDelay,
+      std::move(attempts), absl::ToChronoNanoseconds(settings.connect_timeout), kAttemptDelay,
       std::move(limits));
   if (!connected.ok()) {
     net::LogDebug("connect %s failed: %s", session.record().target, connected.error().message());

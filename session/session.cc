@@ -52,7 +52,10 @@ std::string AccessRecord::LogLine(const asio::ip::tcp::endpoint& client, absl::T
 }
 
 Session::Session(Context& context, asio::ip::tcp::socket client)
-    : context_(context), client_(std::move(client)), egress_(context.settings.outbound) {
+    : context_(context),
+      client_(std::move(client)),
+      rules_(context.settings.rules),
+      egress_(context.settings.outbound) {
   record_.start = absl::Now();
   std::error_code ec;
   client_endpoint_ = client_.remote_endpoint(ec);

@@ -72,9 +72,10 @@ class Session {
   // The RFC 1929 user name the client authenticated as; nullopt without authentication.
   const std::optional<std::string>& user() const { return user_; }
   void set_user(std::string user) { user_ = std::move(user); }
-  // The access rules (--rules_file) this session is decided by; null: no rules file (everything
-  // the destination policy allows is allowed). The one place a session reaches them.
-  const std::shared_ptr<const policy::RuleSet>& rules() const { return settings().rules; }
+  // The access rules (--rules_file) this session is decided by, taken once when it starts and held
+  // for its whole life (the access record points into them); null: no rules file (everything the
+  // destination policy allows is allowed). The one place a session reaches them.
+  const std::shared_ptr<const policy::RuleSet>& rules() const { return rules_; }
   // The rule that allowed what this session uses (session/rules.h ApplyAllowingRule); null
   // without a rules file.
   const policy::Rule* allowing_rule() const { return allowing_rule_; }
@@ -103,6 +104,7 @@ class Session {
   asio::ip::tcp::endpoint client_endpoint_;
   std::vector<std::uint8_t> early_data_;
   std::optional<std::string> user_;
+  std::shared_ptr<const policy::RuleSet> rules_;  // outlives ~Session's access-log line
   const policy::Rule* allowing_rule_ = nullptr;
   AccessRecord record_;
   std::optional<UserSlot> user_slot_;

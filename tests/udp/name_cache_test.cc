@@ -52,6 +52,15 @@ TEST_F(NameCacheTest, FirstDatagramStartsOneLookupAndLaterOnesQueueBehindIt) {
   EXPECT_EQ(cache_.queued_bytes(), 0u);
 }
 
+TEST_F(NameCacheTest, FirstWaitingPortIsThePortOfTheOldestQueuedDatagram) {
+  EXPECT_EQ(cache_.FirstWaitingPort("game.test"), std::nullopt);
+  EXPECT_EQ(Lookup("game.test", "a", 4000).outcome, Outcome::kStartLookup);
+  EXPECT_EQ(Lookup("Game.Test", "b", 53).outcome, Outcome::kQueued);
+  EXPECT_EQ(cache_.FirstWaitingPort("GAME.test"), 4000);
+  cache_.Complete("game.test", {kIp}, now_);
+  EXPECT_EQ(cache_.FirstWaitingPort("game.test"), std::nullopt);  // none waits any more
+}
+
 TEST_F(NameCacheTest, AnswerIsReusedUntilItsTtlThenLookedUpAgain) {
   Lookup("game.test", "a");
   cache_.Complete("game.test", {kIp}, now_);
