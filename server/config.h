@@ -13,6 +13,7 @@
 #include "absl/time/time.h"
 #include "asio.hpp"
 #include "session/context.h"
+#include "session/verifier.h"
 
 namespace socks5::server {
 
@@ -34,6 +35,8 @@ struct Config : session::Settings {
   // reserve; 0: unlimited) and the RFC 1929 guessing throttle.
   std::int64_t descriptor_budget = 0;
   session::ThrottleOptions auth_throttle;
+  // RFC 1929 verification threads, queue bound and success cache (session/verifier.h).
+  session::VerifierOptions verifier;
 };
 
 // Whole-configuration checks: the open-proxy safety rule, ranges and minimums.

@@ -89,6 +89,23 @@ ABSL_FLAG(int, auth_failures_before_delay, 5,
           "is forgotten per 10 s). 0: no throttle.");
 ABSL_FLAG(absl::Duration, auth_max_delay, absl::Seconds(2),
           "The longest an RFC 1929 attempt from a throttled address waits before it is checked.");
+// RFC 1929 verification (session/verifier.h) and --hash_password (server/main.cc).
+ABSL_FLAG(int, auth_threads, 2,
+          "Threads that verify crypt(3) hashes of --users_file, off the event loops. 2: a burst "
+          "of logins takes at most two cores from relaying whatever the host's size, and one slow "
+          "hash does not hold up every other login.");
+ABSL_FLAG(int64_t, auth_max_pending, 128,
+          "Most hash verifications queued or running at once; a login over it fails at once "
+          "(01, logged). 128: at ~25-250 ms a hash on 2 threads that drains in 2-16 s, about a "
+          "--handshake_timeout, and never holds more than 128 passwords in memory.");
+ABSL_FLAG(int64_t, auth_cache_size, 1024,
+          "Recent successful logins remembered (user and an HMAC of the password, never the "
+          "password) so a client opening many connections pays one hash, not one each; the least "
+          "recently used is forgotten first. 1024 entries: ~200 KiB. 0: no cache.");
+ABSL_FLAG(absl::Duration, auth_cache_ttl, absl::Minutes(5),
+          "How long a cached successful login is trusted before the hash is verified again.");
+ABSL_FLAG(bool, hash_password, false,
+          "Read a password (one line) on stdin, print its yescrypt hash for --users_file, exit.");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error.");
 ABSL_FLAG(std::string, dns_servers, "",
           "Comma-separated DNS servers IP[:PORT] (IPv6 as [IP]:PORT) instead of the system's "
@@ -169,6 +186,30 @@ absl::Status PortRangeFlag(const std::string& text, const char* name,
   return absl::OkStatus();
 }
 
+// --auth_threads, --auth_max_pending, --auth_cache_size, --auth_cache_ttl.
+absl::Status BuildVerifierFlags(Config& config) {
+  const int threads = absl::GetFlag(FLAGS_auth_threads);
+  const int64_t pending = absl::GetFlag(FLAGS_auth_max_pending);
+  const int64_t cache_size = absl::GetFlag(FLAGS_auth_cache_size);
+  const absl::Duration ttl = absl::GetFlag(FLAGS_auth_cache_ttl);
+  if (threads < 1 || threads > 256) {
+    return absl::InvalidArgumentError("--auth_threads must be 1-256");
+  }
+  if (pending < 1) {
+    return absl::InvalidArgumentError(
+        "--auth_max_pending must be at least 1 (the queue is never unbounded)");
+  }
+  if (cache_size < 0) return absl::InvalidArgumentError("--auth_cache_size must not be negative");
+  if (ttl <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--auth_cache_ttl must be positive");
+  }
+  config.verifier.threads = threads;
+  config.verifier.max_pending = static_cast<std::size_t>(pending);
+  config.verifier.cache_size = static_cast<std::size_t>(cache_size);
+  config.verifier.cache_ttl = ttl;
+  return absl::OkStatus();
+}
+
 // The admission flags (session/admission.h); after --max_sessions.
 absl::Status BuildAdmissionFlags(Config& config) {
   const int64_t per_client = absl::GetFlag(FLAGS_max_sessions_per_client);
@@ -196,7 +237,7 @@ absl::Status BuildAdmissionFlags(Config& config) {
   if (config.auth_throttle.max_delay < absl::ZeroDuration()) {
     return absl::InvalidArgumentError("--auth_max_delay must not be negative");
   }
-  return absl::OkStatus();
+  return BuildVerifierFlags(config);
 }
 
 // Rules that can never match as meant: user= names without --users_file (every client is then
@@ -357,6 +398,7 @@ absl::Status BuildCommandFlags(Config& config) {
 
 }  // namespace
 
+bool HashPasswordRequested() { return absl::GetFlag(FLAGS_hash_password); }
 bool CheckConfigFlag() { return absl::GetFlag(FLAGS_check_config); }
 
 absl::StatusOr<net::LogLevel> LogLevelFromFlags() {

@@ -13,6 +13,8 @@ namespace socks5::server {
 // The file that defines the flags, for absl::FlagsUsageConfig.
 inline constexpr char kFlagsFile[] = "server/flags.cc";
 
+// --hash_password: main() reads a password on stdin and prints its hash instead of serving.
+bool HashPasswordRequested();
 // --check_config: validate (BuildConfig) and exit without listening.
 bool CheckConfigFlag();
 // --log_level.

@@ -1,7 +1,10 @@
 // socks5d: a SOCKS5 proxy server implementing all of RFC 1928 (CONNECT, BIND, UDP ASSOCIATE)
 // and RFC 1929 username/password authentication.
+#include <strings.h>
+
 #include <csignal>
 #include <cstdio>
+#include <iostream>
 #include <string>
 #include <vector>
 
@@ -15,8 +18,30 @@
 #include "server/config.h"
 #include "server/flags.h"
 #include "server/server.h"
+#include "server/users.h"
 
 namespace {
+
+// --hash_password: one line of stdin (its '\n' and a '\r' before it removed) to a yescrypt hash
+// on stdout. 0, or 1 with a message.
+int HashPasswordFromStdin() {
+  std::string line;
+  std::getline(std::cin, line);
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  if (line.empty()) {
+    std::fprintf(stderr, "socks5d: --hash_password: no password on stdin (one line expected)\n");
+    return 1;
+  }
+  auto hash = socks5::server::HashPassword(line);
+  explicit_bzero(line.data(), line.size());
+  if (!hash.ok()) {
+    std::fprintf(stderr, "socks5d: --hash_password: %s\n",
+                 std::string(hash.status().message()).c_str());
+    return 1;
+  }
+  std::printf("%s\n", hash->c_str());
+  return 0;
+}
 
 bool IsOurFlagFile(absl::string_view file) {
   return absl::StrContains(file, socks5::server::kFlagsFile);
@@ -44,6 +69,7 @@ int main(int argc, char** argv) {
                  positional[1]);
     return 2;
   }
+  if (socks5::server::HashPasswordRequested()) return HashPasswordFromStdin();
   // A configuration error exits 1, as Abseil does for an unknown flag or a malformed value.
   const bool check_only = socks5::server::CheckConfigFlag();
   auto level = socks5::server::LogLevelFromFlags();

@@ -68,7 +68,10 @@ Server::Server(Config config)
 
 Server::~Server() {
   for (auto& worker : workers_) worker->Stop();
-  workers_.clear();  // before the admission tables they use
+  for (auto& worker : workers_) worker->Join();
+  // With every loop stopped and still alive: queued checks post their completions to them.
+  if (verifier_) verifier_->Stop();
+  workers_.clear();  // before the admission tables and the verifier they use
   ClearAndIgnore(ignored_signals_, {SIGHUP, SIGUSR1});
 }
 
@@ -79,8 +82,10 @@ absl::Status Server::Start() {
   admission_ = std::make_unique<session::Admission>(
       config_.descriptor_budget > 0 ? config_.descriptor_budget : (std::int64_t{1} << 40),
       config_.auth_throttle);
+  if (config_.users) verifier_ = std::make_unique<session::Verifier>(config_.verifier);
   for (int i = 0; i < config_.workers; ++i) {
     auto worker = std::make_unique<Worker>(config_, i, sessions_, admission_.get());
+    worker->SetVerifier(verifier_.get());
     if (absl::Status s = worker->Listen(endpoints); !s.ok()) return s;
     if (i == 0) {
       auto bound = worker->LocalEndpoints();

@@ -10,6 +10,7 @@
 #include "asio.hpp"
 #include "server/config.h"
 #include "server/worker.h"
+#include "session/verifier.h"
 
 namespace socks5::server {
 
@@ -44,6 +45,9 @@ class Server {
   asio::signal_set ignored_signals_{signal_io_, SIGHUP, SIGUSR1};
   // Admission (session/admission.h): shared by every worker; outlives them (declared before).
   std::unique_ptr<session::Admission> admission_;
+  // RFC 1929 checks off the loops (session/verifier.h), when there is a users file. Stopped
+  // before the workers are destroyed (it posts completions to their loops).
+  std::unique_ptr<session::Verifier> verifier_;
   asio::steady_timer flush_timer_{signal_io_};
   bool stop_flushing_ = false;
   std::vector<std::unique_ptr<Worker>> workers_;

@@ -85,6 +85,8 @@ void Worker::SetProcessWide(std::shared_ptr<const udp::DestinationPolicy> destin
   context_->udp_memory = udp_memory;
 }
 
+void Worker::SetVerifier(session::Verifier* verifier) { context_->verifier = verifier; }
+
 Worker::~Worker() {
   Stop();
   Join();

@@ -42,6 +42,9 @@ class Worker {
   // and the process-wide UDP memory budget (must outlive the worker).
   void SetProcessWide(std::shared_ptr<const udp::DestinationPolicy> destinations,
                       udp::MemoryBudget* udp_memory);
+  // Before Start(): the process-wide RFC 1929 verifier (session/verifier.h; must outlive the
+  // worker's loop, and be stopped before the loop is destroyed). Null: checks run inline.
+  void SetVerifier(session::Verifier* verifier);
   void Start();          // starts the thread
   void StopAccepting();  // thread-safe: closes the acceptors
   void Stop();           // thread-safe: stops the loop; sessions are dropped

@@ -186,7 +186,7 @@ asio::awaitable<std::optional<protocol::Address>> AsyncListenAndReply(
     co_return std::nullopt;
   }
   protocol::Address bound = net::FromAsio(*advertised, listening.port());
-  session.record().bound = bound;
+  session.record().fields().bound = bound;
   if (!co_await AsyncSendReply(session, protocol::Reply::kSucceeded, bound)) co_return std::nullopt;
   co_return bound;
 }
@@ -208,13 +208,13 @@ asio::awaitable<std::optional<asio::ip::tcp::socket>> AsyncAwaitPeer(
   acceptor.close(ec);  // frees the port now, whatever happens next
   if (!waited) {
     net::LogDebug("BIND on %s: nobody connected within --bind_timeout", bound.ToString());
-    session.record().outcome = "timeout";
+    session.record().fields().outcome = "timeout";
     co_await AsyncFailAndClose(session, protocol::Reply::kTtlExpired);
     co_return std::nullopt;
   }
   if (waited->index() == 1) {
     net::LogDebug("BIND on %s: the client closed the control connection", bound.ToString());
-    session.record().outcome = "client_closed";
+    session.record().fields().outcome = "client_closed";
     session.client().close(ec);
     co_return std::nullopt;
   }
@@ -333,7 +333,7 @@ asio::awaitable<void> RunBind(Session& session, protocol::Request request) {
   asio::ip::tcp::endpoint from = peer->remote_endpoint(ec);
   if (ec) co_return co_await AsyncFailAndClose(session, ReplyForError(ec));
   protocol::Address peer_address = net::FromEndpoint(from);
-  session.record().peer = peer_address;
+  session.record().fields().peer = peer_address;
   if (!co_await AsyncSendReply(session, protocol::Reply::kSucceeded, peer_address)) co_return;
   co_await relay::AsyncRelay(session.client(), std::move(*peer), std::move(session.early_data()),
                              session.record().bytes, session.context().pools,

@@ -131,31 +131,49 @@ const policy::Rule* RuleOf(const Candidates& candidates, const asio::ip::tcp::so
   return nullptr;
 }
 
-}  // namespace
+// The upstream connection a CONNECT relays over, and the descriptor charge it holds.
+struct Established {
+  asio::ip::tcp::socket upstream;
+  DescriptorCharge charge;
+};
 
-asio::awaitable<void> RunConnect(Session& session, protocol::Request request) {
+// Resolves, connects and replies; empty when the session ended with a failure reply. Its own
+// coroutine so that its frame (the request's candidates, the attempts' results, every awaited
+// temporary) is freed before the relay: RunConnect's frame lives as long as the session. Over 50
+// lines: the steps of RFC 1928 s.4 in order, each with its own failure reply; split further, every
+// piece would be another coroutine frame per session (issue 10 counts them).
+asio::awaitable<std::optional<Established>> AsyncEstablish(Session& session,
+                                                           const protocol::Address& destination) {
   const Settings& settings = session.settings();
-  const protocol::Address& destination = request.destination;
 
   if (!NameMayBeAllowed(session, destination)) {
-    co_return co_await AsyncFailAndClose(session, protocol::Reply::kNotAllowed);
+    co_await AsyncFailAndClose(session, protocol::Reply::kNotAllowed);
+    co_return std::nullopt;
   }
   Candidates candidates;
   protocol::Reply refusal = protocol::Reply::kNotAllowed;
   {
     auto resolved = co_await AsyncResolve(session, destination);
-    if (!resolved.ok())
-      co_return co_await AsyncFailAndClose(session, ReplyForError(resolved.error()));
+    if (!resolved.ok()) {
+      co_await AsyncFailAndClose(session, ReplyForError(resolved.error()));
+      co_return std::nullopt;
+    }
     candidates = AllowedCandidates(session, destination, *resolved, refusal);
   }
-  if (candidates.endpoints.empty()) co_return co_await AsyncFailAndClose(session, refusal);
+  if (candidates.endpoints.empty()) {
+    co_await AsyncFailAndClose(session, refusal);
+    co_return std::nullopt;
+  }
 
   // The outbound socket this session keeps; each attempt in flight is charged as well
   // (session/admission.h). Over the descriptor budget: 01.
   Admission* admission = session.context().admission;
   DescriptorBudget* budget = admission ? &admission->descriptors : nullptr;
   std::optional<DescriptorCharge> upstream = ChargeForCommand(budget, 1, "CONNECT");
-  if (!upstream) co_return co_await AsyncFailAndClose(session, protocol::Reply::kGeneralFailure);
+  if (!upstream) {
+    co_await AsyncFailAndClose(session, protocol::Reply::kGeneralFailure);
+    co_return std::nullopt;
+  }
   // With rules the candidates are kept, to find the connected address's rule.
   std::vector<asio::ip::tcp::endpoint> attempts;
   if (session.rules()) {
@@ -174,7 +192,8 @@ asio::awaitable<void> RunConnect(Session& session, protocol::Request request) {
       std::move(limits));
   if (!connected.ok()) {
     net::LogDebug("connect %s failed: %s", session.record().target, connected.error().message());
-    co_return co_await AsyncFailAndClose(session, ReplyForError(connected.error()));
+    co_await AsyncFailAndClose(session, ReplyForError(connected.error()));
+    co_return std::nullopt;
   }
   if (session.rules()) {
     if (const policy::Rule* rule = RuleOf(candidates, *connected); rule != nullptr) {
@@ -182,15 +201,25 @@ asio::awaitable<void> RunConnect(Session& session, protocol::Request request) {
       ApplyAllowingRule(session, rule);
     }
   }
-  candidates = {};  // not kept on the coroutine frame for the whole relay
   std::error_code ec;
   asio::ip::tcp::endpoint local = connected->local_endpoint(ec);
-  if (ec) co_return co_await AsyncFailAndClose(session, protocol::Reply::kGeneralFailure);
-  if (!co_await AsyncSendReply(session, protocol::Reply::kSucceeded, net::FromEndpoint(local))) {
-    co_return;
+  if (ec) {
+    co_await AsyncFailAndClose(session, protocol::Reply::kGeneralFailure);
+    co_return std::nullopt;
   }
+  if (!co_await AsyncSendReply(session, protocol::Reply::kSucceeded, net::FromEndpoint(local))) {
+    co_return std::nullopt;
+  }
+  co_return Established{std::move(*connected), std::move(*upstream)};
+}
+
+}  // namespace
+
+asio::awaitable<void> RunConnect(Session& session, protocol::Request request) {
+  std::optional<Established> established = co_await AsyncEstablish(session, request.destination);
+  if (!established) co_return;
   co_await relay::AsyncRelay(
-      session.client(), std::move(*connected), std::move(session.early_data()),
+      session.client(), std::move(established->upstream), std::move(session.early_data()),
       session.record().bytes, session.context().pools,
       absl::ToChronoNanoseconds(session.settings().idle_timeout), session.rate_limiter());
 }

@@ -20,6 +20,7 @@
 #include "session/admission.h"
 #include "session/credentials.h"
 #include "session/egress.h"
+#include "session/verifier.h"
 #include "udp/budget.h"
 #include "udp/destination.h"
 #include "udp/policy.h"
@@ -98,6 +99,9 @@ struct Context {
   // and this worker's handshakes in progress.
   Admission* admission = nullptr;
   HandshakeRegistry handshakes;
+  // RFC 1929 checks off the loop (session/verifier.h), process-wide, owned by the server; null:
+  // checks run inline (tests without a server).
+  Verifier* verifier = nullptr;
 
  private:
   std::optional<net::PortPicker> bind_ports_;

@@ -1,6 +1,7 @@
 #include "session/handshake.h"
 
 #include <array>
+#include <memory>
 #include <span>
 
 #include "absl/strings/str_format.h"
@@ -8,6 +9,7 @@
 #include "net/async.h"
 #include "net/log.h"
 #include "session/replies.h"
+#include "session/verifier.h"
 
 namespace socks5::session {
 namespace {
@@ -62,8 +64,7 @@ asio::awaitable<std::optional<std::uint8_t>> AsyncNegotiate(Session& session, In
     co_return std::nullopt;
   }
   Consume(in, greeting->consumed);
-  std::uint8_t method =
-      protocol::ChooseMethod(greeting->value, session.settings().users != nullptr);
+  std::uint8_t method = protocol::ChooseMethod(greeting->value, session.users() != nullptr);
   std::array<std::uint8_t, 2> out;
   protocol::EncodeMethodSelection(method, out);
   if (!co_await AsyncWriteAll(session.client(), out)) co_return std::nullopt;
@@ -89,16 +90,31 @@ asio::awaitable<bool> AsyncAuthenticate(Session& session, Input& in) {
       if (co_await net::AsyncWait(timer)) co_return false;  // the handshake deadline passed
     }
   }
-  const Credentials& users = *session.settings().users;
-  bool ok = complete && users.Check(auth->value.username, auth->value.password);
-  if (!ok && complete && admission != nullptr) {
+  // Held for the whole check: a reload cannot change the users under it.
+  const std::shared_ptr<const Credentials> users = session.users();
+  Verdict verdict = Verdict::kRejected;
+  if (complete) {
+    // Off the loop when it costs a hash (session/verifier.h); the copies are wiped after it.
+    verdict = co_await AsyncVerify(session.context().verifier, users, auth->value.username,
+                                   auth->value.password);
+  }
+  const bool ok = verdict == Verdict::kAccepted;
+  if (verdict == Verdict::kBusy) {
+    static net::RateLimitedWarning warning("auth_max_pending", "refused", "authentications");
+    warning.Warn("--auth_max_pending=%d reached; refusing an RFC 1929 attempt from %s",
+                 session.context().verifier->options().max_pending,
+                 session.client_endpoint().address().to_string());
+  }
+  // A refusal because the verifier was full is no guess: it does not count towards the throttle.
+  if (verdict == Verdict::kRejected && complete && admission != nullptr) {
     admission->auth_throttle.RecordFailure(throttle_key, absl::Now());
   }
+  if (verdict == Verdict::kCancelled) co_return false;  // the handshake deadline passed
   if (complete) {
     // Only after the constant-time check: a known name is logged as it is (escaped, it is the
     // client's bytes); an unknown one, maybe a password typed into the user field, by length.
     const std::string& name = auth->value.username;
-    session.record().user = ok || users.Contains(name)
+    session.record().user = ok || users->Contains(name)
                                 ? net::LogSafe(name)
                                 : absl::StrFormat("(unknown, %d bytes)", name.size());
   }

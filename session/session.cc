@@ -25,7 +25,7 @@ bool ChargeUser(Session& session) {
   if (admission == nullptr || !session.user() || cap == 0) return true;  // 0: nothing counted
   session.user_slot() = UserSlot::TryAcquire(admission->users, *session.user(), cap);
   if (session.user_slot()) return true;
-  session.record().limit = "user";
+  session.record().fields().limit = "user";
   static net::RateLimitedWarning warning("max_sessions_per_user", "refused", "requests");
   warning.Warn("max_sessions_per_user=%d reached for user %s; request answered 02", cap,
                session.record().user);
@@ -34,16 +34,23 @@ bool ChargeUser(Session& session) {
 
 }  // namespace
 
+AccessRecord::CommandFields& AccessRecord::fields() {
+  if (!command_fields) command_fields = std::make_unique<CommandFields>();
+  return *command_fields;
+}
+
 std::string AccessRecord::LogLine(const asio::ip::tcp::endpoint& client, absl::Time now) const {
   std::string extra;
   if (rule_decided) {
     absl::StrAppend(&extra, " rule=", rule != nullptr ? rule->source : "default");
   }
-  if (bound) absl::StrAppend(&extra, " bound=", bound->ToString());
-  if (outcome) absl::StrAppend(&extra, " outcome=", *outcome);
-  if (peer) absl::StrAppend(&extra, " peer=", peer->ToString());
-  if (relay) absl::StrAppend(&extra, " relay=", relay->ToString(), association_fields);
-  if (limit) absl::StrAppend(&extra, " limit=", *limit);
+  if (const CommandFields* f = command_fields.get()) {
+    if (f->bound) absl::StrAppend(&extra, " bound=", f->bound->ToString());
+    if (f->outcome) absl::StrAppend(&extra, " outcome=", *f->outcome);
+    if (f->peer) absl::StrAppend(&extra, " peer=", f->peer->ToString());
+    if (f->relay) absl::StrAppend(&extra, " relay=", f->relay->ToString(), f->association_fields);
+    if (f->limit) absl::StrAppend(&extra, " limit=", *f->limit);
+  }
   return absl::StrFormat(
       "access client=%s user=%s%s cmd=%s target=%s reply=%s up=%d down=%d duration=%.3fs%s",
       net::EndpointText(client), user, user_rejected ? "(rejected)" : "", command, target,

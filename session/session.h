@@ -23,27 +23,34 @@ namespace socks5::session {
 
 // The fields of the access-log line (`access client=... user=... cmd=...`). Handlers fill what
 // applies to their command; unset fields are not printed (or print "-" for the common ones).
+// Every session holds one for its whole life, so it is kept small: what only BIND and UDP
+// ASSOCIATE log sits behind `command_fields` (RSS per idle CONNECT session, issue 10).
 struct AccessRecord {
+  // BIND: the advertised listener, how a wait without a peer ended, the peer. UDP ASSOCIATE: the
+  // relay socket and the association's counters (udp::Association::LogFields).
+  struct CommandFields {
+    std::optional<protocol::Address> bound;
+    std::optional<std::string> outcome;  // "client_closed", "timeout"
+    std::optional<protocol::Address> peer;
+    std::optional<protocol::Address> relay;
+    std::string association_fields;
+    std::optional<std::string> limit;  // the limit that refused the request ("user")
+  };
+
   absl::Time start;
   std::string user = "-";  // escaped (the client's bytes)
   bool user_rejected = false;
-  std::string command = "-";
+  const char* command = "-";  // protocol::CommandName: a static string
   std::string target = "-";
   std::optional<protocol::Reply> reply;  // the last reply sent
   relay::Counters bytes;
-  // BIND: the advertised listener, how a wait without a peer ended, the peer.
-  std::optional<protocol::Address> bound;
-  std::optional<std::string> outcome;  // "client_closed", "timeout"
-  std::optional<protocol::Address> peer;
-  // UDP ASSOCIATE: the relay socket and the association's counters (udp::Association::LogFields).
-  std::optional<protocol::Address> relay;
-  std::string association_fields;
-  // The limit that refused the request ("user": --max_sessions_per_user).
-  std::optional<std::string> limit;
+  std::unique_ptr<CommandFields> command_fields;  // null until a BIND or UDP handler sets one
   // --rules_file (session/rules.h): set when a rule decided; `rule` null is the implicit deny.
   bool rule_decided = false;
   const policy::Rule* rule = nullptr;
 
+  // The BIND/UDP fields, created on first use.
+  CommandFields& fields();
   std::string LogLine(const asio::ip::tcp::endpoint& client, absl::Time now) const;
 };
 
@@ -63,6 +70,9 @@ class Session {
 
   Context& context() { return context_; }
   const Settings& settings() const { return context_.settings; }
+  // The users this session authenticates against (null: no authentication). The one place the
+  // session code reads them, so a reloadable snapshot replaces one line.
+  const std::shared_ptr<const Credentials>& users() const { return context_.settings.users; }
   asio::ip::tcp::socket& client() { return client_; }
   const asio::ip::tcp::endpoint& client_endpoint() const { return client_endpoint_; }
   AccessRecord& record() { return record_; }

@@ -53,8 +53,8 @@ class RecordOnExit {
     const udp::Association& association = relay_.association();
     record_.bytes.bytes_up = association.counters().bytes_up;
     record_.bytes.bytes_down = association.counters().bytes_down;
-    record_.relay = net::FromEndpoint(bound_);
-    record_.association_fields = association.LogFields() + relay_.LogFields();
+    record_.fields().relay = net::FromEndpoint(bound_);
+    record_.fields().association_fields = association.LogFields() + relay_.LogFields();
   }
 
  private:

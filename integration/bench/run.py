@@ -18,7 +18,9 @@ dante-server) and `microsocks` must be installed (.ci/apt/bench.txt); Dante runs
 own config, no authentication. The byte work is done by loadgen.c, built here with the system
 C compiler. Each figure is measured --repeats times (the proxies take turns within a round, so
 noise from other work on the machine spreads over all of them) and the median is printed, then
-ratios and the targets.
+ratios and the targets. When the binary has --rules_file, a `rules100` column is the same binary
+with a 100-rule file whose only allowing rule is the last (the cost of rules); SOCKS5D_BASELINE_BIN
+adds an earlier build as a `baseline` column.
 
 Exit status: 0 when every measurement ran, 1 when one failed. "n/a" (a proxy without UDP, or
 one answering REP 07 to UDP ASSOCIATE) is not a failure. Missed targets are reported, not failed.
@@ -180,6 +182,9 @@ class Socks5d(Proxy):
 
     starts = 0
 
+    def extra_args(self):
+        return []
+
     def start(self):
         Socks5d.starts += 1
         self.log_path = path = os.path.join(self.workdir, f"socks5d.{Socks5d.starts}.log")
@@ -190,6 +195,7 @@ class Socks5d(Proxy):
         if b"max_sessions_per_client" in subprocess.run([self.binary, "--helpfull"],
                                                         capture_output=True).stdout:
             args.append("--max_sessions_per_client=0")
+        args += self.extra_args()
         self.proc = subprocess.Popen(args,
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=open(path, "wb"))
@@ -207,6 +213,28 @@ class Socks5d(Proxy):
 class Baseline(Socks5d):
     """An earlier socks5d build (SOCKS5D_BASELINE_BIN), measured like the one under test."""
     name = "baseline"
+
+
+class Rules100(Socks5d):
+    """The socks5d under test with a 100-rule --rules_file whose only allowing rule is the last:
+    every decision walks all 100 (the worst case of first-match order), so its CPU figures beside
+    the socks5d column are the cost of rules. The 99 others are the kinds an operator writes
+    (networks, domain suffixes, ports, commands, users) and never match the benchmark's traffic."""
+    name = "rules100"
+
+    def extra_args(self):
+        path = os.path.join(self.workdir, "rules100.conf")
+        with open(path, "w") as f:
+            for i in range(33):
+                f.write(f"deny to=10.{i}.0.0/16,fd00:{i:x}::/32\n")
+                f.write(f"deny to=.blocked{i}.example,host{i}.example\n")
+                f.write(f"deny from=172.16.{i}.0/24 port={1000 + i},{2000 + i}-{2100 + i} cmd=connect,bind\n")
+            f.write("allow from=127.0.0.0/8 cmd=connect,bind,udp\n")
+        return [f"--rules_file={path}"]
+
+    @staticmethod
+    def supported(binary):
+        return b"rules_file" in subprocess.run([binary, "--helpfull"], capture_output=True).stdout
 
 
 class Dante(Proxy):
@@ -255,6 +283,9 @@ class Microsocks(Proxy):
                 return
             self.stop()
         raise MeasurementError("microsocks did not start")
+
+
+DEFAULT_ONLY = "direct,socks5d,dante,microsocks"
 
 
 # ---- measurements ----
@@ -485,9 +516,11 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="every measurement once, small sizes (CI smoke)")
     parser.add_argument("--repeats", type=int, help="runs per figure (default 3; 1 with --quick)")
-    parser.add_argument("--only", default="direct,socks5d,dante,microsocks",
+    parser.add_argument("--only", default=DEFAULT_ONLY,
                         help="comma-separated subset of direct,socks5d,dante,microsocks "
-                             "(and baseline, with SOCKS5D_BASELINE_BIN)")
+                             "(and baseline, with SOCKS5D_BASELINE_BIN; rules100, socks5d with a "
+                             "100-rule file, is added to the default set when the binary has "
+                             "--rules_file)")
     args = parser.parse_args()
 
     if args.quick:
@@ -504,6 +537,11 @@ def main():
     baseline = os.environ.get("SOCKS5D_BASELINE_BIN")
     if baseline and "baseline" not in names:
         names.insert(names.index("socks5d") + 1 if "socks5d" in names else 0, "baseline")
+    # The cost of a rules file, measured in the same rounds (issue 12: CPU per session with 100
+    # rules within noise of none), when the binary has --rules_file; `--only` can leave it out.
+    if "socks5d" in names and "rules100" not in names and args.only == DEFAULT_ONLY \
+            and Rules100.supported(binary):
+        names.insert(names.index("socks5d") + 1, "rules100")
 
     started = time.monotonic()
     workdir = tempfile.mkdtemp(prefix="socks5d-bench-")
@@ -513,6 +551,7 @@ def main():
         bench = Bench(build_loadgen(workdir), sizes)
         factories = {"direct": lambda: Direct(workdir), "socks5d": lambda: Socks5d(workdir, binary),
                      "baseline": lambda: Baseline(workdir, baseline),
+                     "rules100": lambda: Rules100(workdir, binary),
                      "dante": lambda: Dante(workdir), "microsocks": lambda: Microsocks(workdir)}
         if baseline:
             print(f"baseline: {baseline}")

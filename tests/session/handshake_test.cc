@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -14,6 +15,7 @@
 
 #include "gtest/gtest.h"
 #include "net/async.h"
+#include "session/verifier.h"
 
 namespace socks5::session {
 namespace {
@@ -28,6 +30,17 @@ class OneUser : public Credentials {
   bool Contains(absl::string_view user) const override { return user == "alice"; }
 };
 
+// alice:secret, slow: checked on the verifier's threads (it records which thread).
+class SlowUser : public OneUser {
+ public:
+  bool Check(absl::string_view user, absl::string_view password) const override {
+    checked_on_ = std::this_thread::get_id();
+    return OneUser::Check(user, password);
+  }
+  bool slow() const override { return true; }
+  mutable std::atomic<std::thread::id> checked_on_{};
+};
+
 class HandshakeTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -37,6 +50,7 @@ class HandshakeTest : public ::testing::Test {
     settings_.handshake_timeout = absl::Seconds(5);
   }
   void TearDown() override {
+    if (verifier_) verifier_->Stop();
     session_.reset();
     context_.reset();
     resolver_.reset();
@@ -45,6 +59,7 @@ class HandshakeTest : public ::testing::Test {
   // Connects the test's client to a session on the loop and runs the handshake on a thread.
   void Start() {
     context_ = std::make_unique<Context>(settings_, io_, *resolver_, active_, 0, 1);
+    context_->verifier = verifier_.get();
     asio::ip::tcp::acceptor acceptor(io_, {asio::ip::make_address("127.0.0.1"), 0});
     client_.connect(acceptor.local_endpoint());
     timeval timeout{5, 0};  // a broken handshake fails the test instead of hanging it
@@ -96,6 +111,7 @@ class HandshakeTest : public ::testing::Test {
   std::thread thread_;
   std::optional<protocol::Request> request_;
   bool done_ = false;
+  std::unique_ptr<Verifier> verifier_;  // null: checks run inline
 };
 
 TEST_F(HandshakeTest, NoAuthRequestAndPipelinedEarlyData) {
@@ -111,7 +127,7 @@ TEST_F(HandshakeTest, NoAuthRequestAndPipelinedEarlyData) {
   EXPECT_EQ(request_->command, protocol::Command::kConnect);
   EXPECT_EQ(request_->destination.ToString(), "127.0.0.1:80");
   EXPECT_EQ(session_->early_data(), (Bytes{'h', 'i'}));
-  EXPECT_EQ(session_->record().command, "CONNECT");
+  EXPECT_STREQ(session_->record().command, "CONNECT");
   EXPECT_EQ(session_->record().target, "127.0.0.1:80");
   EXPECT_EQ(active_.load(), 1u);
 }
@@ -157,6 +173,39 @@ TEST_F(HandshakeTest, UnknownUserIsLoggedByLengthOnly) {
   Finish();
   EXPECT_TRUE(session_->record().user_rejected);
   EXPECT_EQ(session_->record().user, "(unknown, 6 bytes)");
+}
+
+TEST_F(HandshakeTest, SlowCredentialsAreCheckedOffTheLoop) {
+  auto users = std::make_shared<SlowUser>();
+  settings_.users = users;
+  verifier_ = std::make_unique<Verifier>(VerifierOptions{.threads = 1, .max_pending = 4});
+  Start();
+  const std::thread::id loop = thread_.get_id();
+  Send({0x05, 0x01, 0x02});
+  EXPECT_EQ(Receive(2), (Bytes{0x05, 0x02}));
+  Send({0x01, 5, 'a', 'l', 'i', 'c', 'e', 6, 's', 'e', 'c', 'r', 'e', 't'});
+  EXPECT_EQ(Receive(2), (Bytes{0x01, 0x00}));
+  Send(ConnectRequest());
+  Finish();
+  ASSERT_TRUE(request_.has_value());
+  EXPECT_EQ(session_->record().user, "alice");
+  EXPECT_NE(users->checked_on_.load(), std::thread::id());
+  EXPECT_NE(users->checked_on_.load(), loop);
+}
+
+TEST_F(HandshakeTest, FullVerifierFailsTheLoginAtOnce) {
+  settings_.users = std::make_shared<SlowUser>();
+  verifier_ = std::make_unique<Verifier>(VerifierOptions{.threads = 1, .max_pending = 1});
+  verifier_->Stop();  // refuses everything, as a full queue does
+  Start();
+  Send({0x05, 0x01, 0x02});
+  EXPECT_EQ(Receive(2), (Bytes{0x05, 0x02}));
+  Send({0x01, 5, 'a', 'l', 'i', 'c', 'e', 6, 's', 'e', 'c', 'r', 'e', 't'});
+  EXPECT_EQ(Receive(2), (Bytes{0x01, 0x01}));
+  EXPECT_TRUE(ClosedByServer());
+  Finish();
+  EXPECT_FALSE(request_.has_value());
+  EXPECT_TRUE(session_->record().user_rejected);
 }
 
 TEST_F(HandshakeTest, NoAcceptableMethod) {
