@@ -38,6 +38,7 @@ PipePool::Pipe PipePool::Acquire() {
     Close({fds[0], fds[1]});
     return {};
   }
+  ++made_;
   return {fds[0], fds[1]};
 }
 

@@ -60,10 +60,12 @@ class PipePool {
   Pipe Acquire();
   void Return(Pipe pipe);  // an empty pipe only
   static void Close(Pipe pipe);
+  std::size_t made() const { return made_; }  // pipes created so far (tests)
 
  private:
   static constexpr std::size_t kMaxFree = 16;  // 32 descriptors per worker at most, idle
   std::vector<Pipe> free_;
+  std::size_t made_ = 0;
 };
 
 struct Pools {

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <chrono>
 #include <optional>
+#include <random>
 
 #include "net/async.h"
 
@@ -20,6 +21,9 @@ using net::kUseTuple;
 
 // Most bytes one direction moves in one turn before it lets the worker's other sessions run.
 constexpr std::size_t kTurnBytes = 4 << 20;
+constexpr std::size_t kBufferSize = BufferPool::Lease::size();
+constexpr std::size_t kPipeBytes = PipePool::kPipeSize;
+constexpr std::size_t kUnlimited = static_cast<std::size_t>(-1);  // an unlimited read's allowance
 
 // The two directions of one relay, driven by completion handlers rather than coroutines: an idle
 // relay is then two pending readiness waits and this object, a few hundred bytes (a coroutine
@@ -37,14 +41,15 @@ constexpr std::size_t kTurnBytes = 4 << 20;
 class Relay {
  public:
   Relay(asio::ip::tcp::socket& client, asio::ip::tcp::socket& upstream, Counters& counters,
-        Pools& pools, asio::steady_timer& wake)
+        Pools& pools, asio::steady_timer& wake, RateLimiter* rate)
       : client_(client),
         upstream_(upstream),
         pipes_(pools.pipes),
         buffers_(pools.buffers),
         wake_(wake),
-        up_{&client, &upstream, &counters.bytes_up},
-        down_{&upstream, &client, &counters.bytes_down} {}
+        rate_(rate),
+        up_{&client, &upstream, &counters.bytes_up, RateDirection::kUp},
+        down_{&upstream, &client, &counters.bytes_down, RateDirection::kDown} {}
   ~Relay() {
     Release(up_);
     Release(down_);
@@ -86,6 +91,7 @@ class Relay {
   // a clean end; otherwise both get a FIN.
   void Close() {
     closed_ = true;
+    CancelRateTimers();
     const bool in_flight = up_.pending > 0 || down_.pending > 0;
     std::error_code ignored;
     for (asio::ip::tcp::socket* s : {&client_, &upstream_}) {
@@ -96,11 +102,14 @@ class Relay {
 
  private:
   struct Direction {
-    Direction(asio::ip::tcp::socket* f, asio::ip::tcp::socket* t, std::uint64_t* c)
-        : from(f), to(t), counter(c) {}
+    Direction(asio::ip::tcp::socket* f, asio::ip::tcp::socket* t, std::uint64_t* c, RateDirection r)
+        : from(f), to(t), counter(c), rate_direction(r) {}
     asio::ip::tcp::socket* from;
     asio::ip::tcp::socket* to;
     std::uint64_t* counter;
+    RateDirection rate_direction;
+    // Rate-limited only: waits for tokens; made on the first wait.
+    std::optional<asio::steady_timer> rate_timer;
     bool finished = false;
     // Held only while bytes are in flight: a buffer, or a pipe for splice() once the direction
     // has shown itself bulk (a read filled a whole buffer). Small messages are cheaper to copy
@@ -144,7 +153,20 @@ class Relay {
         asio::post(d.from->get_executor(), [this, &d] { Pump(d); });
         return;
       }
-      ssize_t n = Read(d);
+      std::size_t allowance = kUnlimited;
+      if (rate_ != nullptr) {
+        allowance = rate_->Grant(d.rate_direction, d.bulk ? kPipeBytes : kBufferSize, Clock::now());
+        if (allowance == 0) {
+          if (progressed) Touch();
+          Release(d);  // nothing in flight: give the pipe or buffer back while waiting
+          return WaitTokens(d);
+        }
+      }
+      ssize_t n = Read(d, allowance);
+      if (rate_ != nullptr) {
+        rate_->Refund(d.rate_direction,
+                      n > 0 ? allowance - static_cast<std::size_t>(n) : allowance);
+      }
       if (n < 0) {
         if (errno == EINTR) continue;
         if (WouldBlock()) {
@@ -172,9 +194,10 @@ class Relay {
     queue_sample_[0] = queue_sample_[1] = -1;  // compare only samples of one quiet spell
   }
 
-  // Reads into the direction's pipe or buffer, taking one from its pool if it holds neither.
-  // Nothing is pending when this is called.
-  ssize_t Read(Direction& d) {
+  // Reads at most `allowance` bytes into the direction's pipe or buffer, taking one from its pool
+  // if it holds neither. Nothing is pending when this is called. A read that fills what it was
+  // allowed marks the direction bulk (more is waiting): it splices from then on.
+  ssize_t Read(Direction& d, std::size_t allowance) {
     if (d.bulk && !d.pipe.valid() && !d.pipe_failed) {
       d.buffer.reset();
       d.pipe = pipes_.Acquire();
@@ -182,12 +205,14 @@ class Relay {
     }
     int fd = d.from->native_handle();
     if (d.pipe.valid()) {
-      return ::splice(fd, nullptr, d.pipe.write_end, nullptr, PipePool::kPipeSize,
+      return ::splice(fd, nullptr, d.pipe.write_end, nullptr,
+                      std::min<std::size_t>(PipePool::kPipeSize, allowance),
                       SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
     }
     if (!d.buffer) d.buffer.emplace(buffers_.Acquire());
-    ssize_t n = ::recv(fd, d.buffer->data(), BufferPool::Lease::size(), 0);
-    if (n == static_cast<ssize_t>(BufferPool::Lease::size())) d.bulk = true;
+    const std::size_t length = std::min(kBufferSize, allowance);
+    ssize_t n = ::recv(fd, d.buffer->data(), length, 0);
+    if (n == static_cast<ssize_t>(length)) d.bulk = true;
     return n;
   }
 
@@ -208,6 +233,26 @@ class Relay {
     d.to->async_wait(asio::socket_base::wait_write,
                      [this, &d](std::error_code ec) { OnReady(d, ec); });
   }
+  // Rate-limited: the bucket is empty; ask again when it has refilled by half.
+  void WaitTokens(Direction& d) {
+    if (!d.rate_timer) d.rate_timer.emplace(d.from->get_executor());
+    const Clock::duration wait = std::max<Clock::duration>(
+        rate_->UntilRefilled(d.rate_direction, Clock::now()), std::chrono::milliseconds(1));
+    // Plus a random part up to as long again: directions sharing the limiter then wake in a
+    // random order, so none keeps finding the bucket just emptied by one that always wakes
+    // first (measured: one of three sessions took the whole rate). The bucket holds twice the
+    // refill waited for, so no token is lost to the wait.
+    thread_local std::minstd_rand jitter(std::random_device{}());
+    const auto extra = std::uniform_int_distribution<Clock::rep>(0, wait.count())(jitter);
+    d.rate_timer->expires_after(wait + Clock::duration(extra));
+    d.rate_timer->async_wait([this, &d](std::error_code ec) { OnReady(d, ec); });
+  }
+  void CancelRateTimers() {
+    for (Direction* d : {&up_, &down_}) {
+      if (d->rate_timer) d->rate_timer->cancel();
+    }
+  }
+
   void OnReady(Direction& d, std::error_code ec) {
     if (!ec) return Pump(d);
     if (ec != asio::error::operation_aborted) return Fail(d);
@@ -218,6 +263,7 @@ class Relay {
   void Fail(Direction& d) {
     if (!closed_) {
       closed_ = true;
+      CancelRateTimers();
       std::error_code ignored;
       for (asio::ip::tcp::socket* s : {&client_, &upstream_}) {
         s->set_option(asio::socket_base::linger(true, 0), ignored);
@@ -253,6 +299,7 @@ class Relay {
   PipePool& pipes_;
   BufferPool& buffers_;
   asio::steady_timer& wake_;  // the coroutine waits on it: idle deadline, or cancelled when done
+  RateLimiter* rate_;         // null: unlimited
   Clock::time_point last_activity_ = Clock::now();
   int queue_sample_[2] = {-1, -1};  // SIOCOUTQ of client_ and upstream_ at the last sample
   bool closed_ = false;
@@ -278,7 +325,8 @@ asio::awaitable<bool> AsyncForwardEarlyData(asio::ip::tcp::socket& upstream,
 
 asio::awaitable<void> AsyncRelay(asio::ip::tcp::socket& client, asio::ip::tcp::socket upstream,
                                  std::vector<std::uint8_t> early_data, Counters& counters,
-                                 Pools& pools, std::chrono::steady_clock::duration idle) {
+                                 Pools& pools, std::chrono::steady_clock::duration idle,
+                                 RateLimiter* rate) {
   std::error_code ec;
   upstream.set_option(asio::ip::tcp::no_delay(true), ec);
   if (!co_await AsyncForwardEarlyData(upstream, early_data, counters)) co_return;
@@ -289,7 +337,7 @@ asio::awaitable<void> AsyncRelay(asio::ip::tcp::socket& client, asio::ip::tcp::s
   }
 
   asio::steady_timer wake(client.get_executor());
-  Relay relay(client, upstream, counters, pools, wake);
+  Relay relay(client, upstream, counters, pools, wake, rate);
   relay.Start();
   // The idle clock wakes after half the timeout without activity to sample the send queues
   // (Relay::SampleSendQueues), and again at the full timeout to compare and decide.

@@ -9,6 +9,7 @@
 
 #include "asio.hpp"
 #include "relay/pools.h"
+#include "relay/rate.h"
 
 namespace socks5::relay {
 
@@ -26,9 +27,16 @@ struct Counters {
 // lost tail; otherwise both are closed. Buffers and pipes are borrowed from `pools` only while a
 // direction has data to move. Counts relayed bytes into `counters`. Closes both sockets before it
 // returns.
+//
+// With a `rate` limiter (relay/rate.h; the caller keeps it alive until this returns) each read
+// moves at most the tokens the limiter grants (a splice() too: bulk data is still spliced, in
+// pieces of the grant), and a direction finding the bucket empty waits on a timer, never
+// blocking the loop. The early data is not charged. Without one (null) nothing is added to the
+// data path: no clock reads, no locks, no timers.
 asio::awaitable<void> AsyncRelay(asio::ip::tcp::socket& client, asio::ip::tcp::socket upstream,
                                  std::vector<std::uint8_t> early_data, Counters& counters,
-                                 Pools& pools, std::chrono::steady_clock::duration idle);
+                                 Pools& pools, std::chrono::steady_clock::duration idle,
+                                 RateLimiter* rate = nullptr);
 
 }  // namespace socks5::relay
 

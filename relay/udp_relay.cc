@@ -4,6 +4,7 @@
 #include <cstring>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "asio/experimental/awaitable_operators.hpp"
 #include "dns/resolver.h"
 #include "net/address.h"
@@ -155,6 +156,10 @@ void UdpRelay::DrainRemote(asio::ip::udp::socket& socket) {
     std::optional<Endpoint> client = association_.FromRemote(source);
     if (!client) continue;
     last_activity_ = Clock::now();
+    if (options_.rate && !options_.rate->Admit(RateDirection::kDown, n, last_activity_)) {
+      ++drop_rate_;
+      continue;
+    }
     // RFC 1928 s.7: the reply carries a header naming the remote, FRAG 00 (docs/conformance.md F5).
     std::array<std::uint8_t, protocol::kMaxUdpHeaderSize> header;
     std::size_t h = protocol::EncodeUdpHeader(protocol::UdpHeader{0, ToProtocol(source)}, header);
@@ -171,6 +176,14 @@ void UdpRelay::DrainRemote(asio::ip::udp::socket& socket) {
 }
 
 void UdpRelay::SendUp(const Endpoint& target, std::span<const std::uint8_t> payload) {
+  if (!Reaches(target.ip.is_v4())) {
+    ++drop_no_egress_;
+    return;
+  }
+  if (options_.rate && !options_.rate->Admit(RateDirection::kUp, payload.size(), Clock::now())) {
+    ++drop_rate_;
+    return;
+  }
   asio::ip::udp::socket* socket = Outbound(target.ip.is_v4());
   if (!socket) {
     association_.CountDrop(Drop::kSendError);
@@ -189,16 +202,17 @@ asio::ip::udp::socket* UdpRelay::Outbound(bool v4) {
   asio::ip::udp::socket& socket = v4 ? outbound_v4_ : outbound_v6_;
   if (socket.is_open()) return &socket;
   if (closed_) return nullptr;
-  // Wildcard-bound: the kernel picks the source address by route toward each target, which is
-  // the proxy's outside address, and replies come back to this socket.
+  // Bound to the family's egress address when there is one; else wildcard-bound: the kernel
+  // picks the source address by route toward each target, which is the proxy's outside address.
+  // Either way replies come back to this socket.
+  const std::optional<asio::ip::address>& egress = v4 ? options_.outbound_v4 : options_.outbound_v6;
+  const asio::ip::address local = egress ? *egress
+                                         : (v4 ? asio::ip::address(asio::ip::address_v4::any())
+                                               : asio::ip::address(asio::ip::address_v6::any()));
   std::error_code ec;
   socket.open(v4 ? asio::ip::udp::v4() : asio::ip::udp::v6(), ec);
   if (!ec && !v4) socket.set_option(asio::ip::v6_only(true), ec);
-  if (!ec) {
-    socket.bind(v4 ? asio::ip::udp::endpoint(asio::ip::address_v4::any(), 0)
-                   : asio::ip::udp::endpoint(asio::ip::address_v6::any(), 0),
-                ec);
-  }
+  if (!ec) socket.bind(asio::ip::udp::endpoint(local, 0), ec);
   if (!ec) socket.non_blocking(true, ec);
   if (ec) {
     std::error_code ignored;
@@ -223,13 +237,29 @@ void UdpRelay::OnResolved(const std::string& name, std::error_code error,
                           const std::vector<asio::ip::address>& addresses) {
   std::vector<IpAddress> ips;
   if (!error) {
-    for (const auto& address : addresses) ips.push_back(net::ToUdpIp(address));
+    for (const auto& address : addresses) {
+      IpAddress ip = net::ToUdpIp(address);
+      // A one-family egress: only that family's addresses are candidates (none: unresolved).
+      if (Reaches(ip.is_v4())) ips.push_back(ip);
+    }
   }
   // Refused at once by the worker's or the association's lookup cap: a drop, not "not found".
   const bool busy = error == dns::Errc::kBusy || error == dns::Errc::kOverBudget;
   for (const Association::Outbound& out : association_.Resolved(name, ips, Clock::now(), busy)) {
     SendUp(out.target, out.payload);
   }
+}
+
+bool UdpRelay::Reaches(bool v4) const {
+  if (!OneFamily()) return true;
+  return v4 ? options_.outbound_v4.has_value() : options_.outbound_v6.has_value();
+}
+
+std::string UdpRelay::LogFields() const {
+  std::string out;
+  if (options_.rate) absl::StrAppend(&out, " drop_rate=", drop_rate_);
+  if (OneFamily()) absl::StrAppend(&out, " drop_no_egress=", drop_no_egress_);
+  return out;
 }
 
 void UdpRelay::ArmReassemblyTimer() {

@@ -16,6 +16,7 @@
 
 #include "asio.hpp"
 #include "protocol/address.h"
+#include "relay/rate.h"
 #include "udp/association.h"
 
 namespace socks5::relay {
@@ -24,6 +25,14 @@ struct RelayOptions {
   udp::AssociationOptions association;
   // The association ends after this long without a datagram either way.
   std::chrono::steady_clock::duration idle_timeout = std::chrono::minutes(5);
+  // Source addresses of the outbound sockets (session/egress.h); unset: wildcard-bound, the
+  // kernel picks by route. When only one is set, targets of the other family are not reached:
+  // their datagrams are dropped (drop_no_egress) and names use only that family's addresses.
+  std::optional<asio::ip::address> outbound_v4;
+  std::optional<asio::ip::address> outbound_v6;
+  // A bandwidth cap (relay/rate.h), shared with other sessions; datagrams over it are dropped
+  // (drop_rate). Null: unlimited.
+  std::shared_ptr<RateLimiter> rate;
 };
 
 // Resolves a name to addresses (A and AAAA); the handler runs later on the same io_context, with
@@ -48,6 +57,11 @@ class UdpRelay : public std::enable_shared_from_this<UdpRelay> {
   asio::awaitable<void> AsyncRun(asio::ip::tcp::socket& control);
 
   const udp::Association& association() const { return association_; }
+  // The relay's own counters for the access log, after udp::Association::LogFields():
+  // " drop_rate=N" with a rate limit, " drop_no_egress=N" with a one-family egress; else "".
+  std::string LogFields() const;
+  std::uint64_t drop_rate() const { return drop_rate_; }
+  std::uint64_t drop_no_egress() const { return drop_no_egress_; }
 
  private:
   UdpRelay(asio::ip::udp::socket client_socket, const asio::ip::address& control_peer,
@@ -66,6 +80,11 @@ class UdpRelay : public std::enable_shared_from_this<UdpRelay> {
                   const std::vector<asio::ip::address>& addresses);
   // The outbound socket for a family, opened on first use; null if it cannot be opened.
   asio::ip::udp::socket* Outbound(bool v4);
+  // Whether the egress reaches this family (session/egress.h's Egress::Reaches).
+  bool Reaches(bool v4) const;
+  bool OneFamily() const {
+    return options_.outbound_v4.has_value() != options_.outbound_v6.has_value();
+  }
   void ArmReassemblyTimer();
   void Close();
 
@@ -80,6 +99,8 @@ class UdpRelay : public std::enable_shared_from_this<UdpRelay> {
   udp::Association association_;
   udp::SteadyTime last_activity_;
   bool closed_ = false;
+  std::uint64_t drop_rate_ = 0;
+  std::uint64_t drop_no_egress_ = 0;
 };
 
 }  // namespace socks5::relay

@@ -18,6 +18,7 @@
 #include "net/log.h"
 #include "net/parse.h"
 #include "net/port_range.h"
+#include "session/egress.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:1080",
           "Comma-separated HOST:PORT addresses to listen on (IPv6 as [::1]:1080; port 0 picks a "
@@ -69,6 +70,18 @@ ABSL_FLAG(int, connect_max_attempts_in_flight, 4,
           "Most Happy Eyeballs connection attempts one CONNECT keeps in flight (a further one "
           "starts when one fails). 4: RFC 8305 staggers attempts 250 ms apart, so a name with "
           "many dead addresses cannot make one CONNECT hold one socket per address.");
+ABSL_FLAG(int64_t, max_sessions_per_user, 0,
+          "Most sessions one authenticated user may hold at once, across workers; a further "
+          "request from that user gets REP 02 and the access log says limit=user (0: no cap). "
+          "0 by default: a user is a named account the operator gave a password to (its use is "
+          "accountable), one person's devices and applications legitimately open hundreds of "
+          "sessions, and what any one client address can hold is already capped by "
+          "--max_sessions_per_client; set it to share a server fairly between customers.");
+ABSL_FLAG(std::string, outbound_address, "",
+          "IP[,IP]: at most one IPv4 and one IPv6 address of this host to use as the source of "
+          "CONNECT and UDP ASSOCIATE traffic and as the address BIND listens on (default: the "
+          "kernel picks by route). With only one family given, only targets of that family are "
+          "reached: others get REP 04 (UDP: dropped, drop_no_egress).");
 ABSL_FLAG(int, auth_failures_before_delay, 5,
           "RFC 1929 failures one client address (IPv6: its /64) may have before each further "
           "attempt from it waits (50 ms, doubling per failure up to --auth_max_delay; one failure "
@@ -203,11 +216,13 @@ absl::Status BuildAdmissionFlags(Config& config) {
   const int64_t handshakes = absl::GetFlag(FLAGS_max_handshakes);
   const int attempts = absl::GetFlag(FLAGS_connect_max_attempts_in_flight);
   const int free_failures = absl::GetFlag(FLAGS_auth_failures_before_delay);
-  if (per_client < 0 || associations < 0 || handshakes < 0 || free_failures < 0) {
+  const int64_t per_user = absl::GetFlag(FLAGS_max_sessions_per_user);
+  if (per_client < 0 || associations < 0 || handshakes < 0 || free_failures < 0 || per_user < 0) {
     return absl::InvalidArgumentError(
-        "--max_sessions_per_client, --max_associations_per_client, --max_handshakes and "
-        "--auth_failures_before_delay must not be negative");
+        "--max_sessions_per_client, --max_associations_per_client, --max_handshakes, "
+        "--max_sessions_per_user and --auth_failures_before_delay must not be negative");
   }
+  config.max_sessions_per_user = static_cast<std::size_t>(per_user);
   if (attempts < 1) {
     return absl::InvalidArgumentError("--connect_max_attempts_in_flight must be at least 1");
   }
@@ -317,6 +332,23 @@ absl::Status BuildCommandFlags(Config& config) {
   config.udp_reply_policy = *policy;
   config.udp_reassembly_timeout = absl::GetFlag(FLAGS_udp_reassembly_timeout);
   config.udp_idle_timeout = absl::GetFlag(FLAGS_udp_idle_timeout);
+  auto egress = session::ParseEgress(absl::GetFlag(FLAGS_outbound_address));
+  if (!egress.ok()) return egress.status();
+  // An address this host does not have would fail every CONNECT: refuse it now.
+  for (const auto& address : {egress->v4, egress->v6}) {
+    if (!address) continue;
+    asio::io_context io;
+    asio::ip::udp::socket probe(io);
+    std::error_code ec;
+    probe.open(address->is_v4() ? asio::ip::udp::v4() : asio::ip::udp::v6(), ec);
+    if (!ec) probe.bind(asio::ip::udp::endpoint(*address, 0), ec);
+    if (ec) {
+      return absl::InvalidArgumentError(absl::StrCat("--outbound_address: cannot use ",
+                                                     address->to_string(), " (", ec.message(),
+                                                     "): not an address of this host?"));
+    }
+  }
+  config.outbound = *egress;
   return absl::OkStatus();
 }
 

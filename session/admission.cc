@@ -80,6 +80,59 @@ ClientSlot::~ClientSlot() {
   if (table_ != nullptr) table_->Release(key_, kind_);
 }
 
+// --- UserTable --------------------------------------------------------------------------------
+
+bool UserTable::TryAcquire(std::string_view user, std::size_t cap) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = counts_.find(absl::string_view(user.data(), user.size()));
+  // A refusal means the user holds `cap` > 0 already, so no empty entry is ever left.
+  if (it == counts_.end()) it = counts_.emplace(std::string(user), 0).first;
+  if (cap != 0 && it->second >= cap) return false;
+  ++it->second;
+  return true;
+}
+
+void UserTable::Release(std::string_view user) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = counts_.find(absl::string_view(user.data(), user.size()));
+  if (it == counts_.end()) return;
+  if (it->second > 0) --it->second;
+  if (it->second == 0) counts_.erase(it);
+}
+
+std::size_t UserTable::Count(std::string_view user) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = counts_.find(absl::string_view(user.data(), user.size()));
+  return it == counts_.end() ? 0 : it->second;
+}
+
+std::size_t UserTable::users() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return counts_.size();
+}
+
+std::optional<UserSlot> UserSlot::TryAcquire(UserTable& table, std::string_view user,
+                                             std::size_t cap) {
+  if (!table.TryAcquire(user, cap)) return std::nullopt;
+  return UserSlot(table, user);
+}
+
+UserSlot::UserSlot(UserSlot&& other) noexcept
+    : table_(std::exchange(other.table_, nullptr)), user_(std::move(other.user_)) {}
+
+UserSlot& UserSlot::operator=(UserSlot&& other) noexcept {
+  if (this != &other) {
+    if (table_ != nullptr) table_->Release(user_);
+    table_ = std::exchange(other.table_, nullptr);
+    user_ = std::move(other.user_);
+  }
+  return *this;
+}
+
+UserSlot::~UserSlot() {
+  if (table_ != nullptr) table_->Release(user_);
+}
+
 // --- DescriptorBudget -------------------------------------------------------------------------
 
 bool DescriptorBudget::TryCharge(int n) {

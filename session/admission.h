@@ -6,6 +6,10 @@
 // - ClientTable: sessions and UDP associations per client address (the unmapped IP), counted
 //   across workers: one mutex-protected hash map touched only when a session or association
 //   starts or ends, never on the data path. ClientSlot is the RAII share of it.
+// - UserTable: sessions per authenticated user (RFC 1929 name), counted across workers like the
+//   ClientTable and touched at the same moments only; a session is charged once its user is
+//   authenticated, when its request has been read, and released when the session ends. Over
+//   --max_sessions_per_user the request gets REP 02 and the access log says limit=user.
 // - DescriptorBudget: the process's descriptors (RLIMIT_NOFILE less a reserve for listeners,
 //   resolver sockets, epoll/eventfd and stdio), charged by what a session opens: the client
 //   socket at accept, one per Happy Eyeballs attempt, a BIND's listener and peer, a UDP
@@ -35,6 +39,8 @@
 #include <list>
 #include <mutex>
 #include <optional>
+#include <string>
+#include <string_view>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/time/time.h"
@@ -80,6 +86,36 @@ class ClientSlot {
   ClientTable* table_;
   ClientKey key_;
   ClientKind kind_;
+};
+
+// --- Per-user table ---------------------------------------------------------------------------
+class UserTable {
+ public:
+  // Counts one more session for `user` unless it already holds `cap` (0: no cap).
+  bool TryAcquire(std::string_view user, std::size_t cap);
+  void Release(std::string_view user);
+  std::size_t Count(std::string_view user) const;
+  std::size_t users() const;  // entries held (a user holding nothing is removed)
+
+ private:
+  mutable std::mutex mu_;
+  absl::flat_hash_map<std::string, std::size_t> counts_;
+};
+
+// One counted session of a user; releases it when destroyed. Movable.
+class UserSlot {
+ public:
+  static std::optional<UserSlot> TryAcquire(UserTable& table, std::string_view user,
+                                            std::size_t cap);
+  UserSlot(UserSlot&& other) noexcept;
+  UserSlot& operator=(UserSlot&& other) noexcept;
+  UserSlot(const UserSlot&) = delete;
+  ~UserSlot();
+
+ private:
+  UserSlot(UserTable& table, std::string_view user) : table_(&table), user_(user) {}
+  UserTable* table_;
+  std::string user_;
 };
 
 // --- Descriptor budget ------------------------------------------------------------------------
@@ -217,6 +253,7 @@ struct Admission {
   Admission(std::int64_t descriptor_limit, ThrottleOptions throttle)
       : descriptors(descriptor_limit), auth_throttle(throttle) {}
   ClientTable clients;
+  UserTable users;
   DescriptorBudget descriptors;
   AuthThrottle auth_throttle;
   std::atomic<std::size_t> handshakes{0};

@@ -132,10 +132,22 @@ asio::awaitable<net::Result<std::vector<asio::ip::address>>> AsyncExpectedPeers(
 
 // The address the application server can reach: the one this host uses toward it (a domain's
 // first address with a route), or the control connection's own when any peer may connect.
+// With an egress address (session/egress.h) the listener is on it instead: the expected peer's
+// family's one (a one-family egress and no expected peer of that family: EHOSTUNREACH, 04), or,
+// any peer allowed, the control connection's family's one, else the other.
 net::Result<asio::ip::address> ListenAddress(Session& session,
                                              const std::vector<asio::ip::address>& expected,
                                              std::uint16_t port) {
   std::error_code ec;
+  if (const Egress& egress = session.egress(); !egress.empty()) {
+    for (const auto& peer : expected) {
+      if (const auto& source = egress.For(peer)) return *source;
+    }
+    if (!expected.empty()) return std::error_code(EHOSTUNREACH, std::system_category());
+    asio::ip::address local = net::Unmapped(session.client().local_endpoint(ec).address());
+    if (ec) return ec;
+    return egress.For(local).value_or(egress.v4 ? *egress.v4 : *egress.v6);
+  }
   if (expected.empty()) {
     asio::ip::address local = net::Unmapped(session.client().local_endpoint(ec).address());
     if (ec) return ec;
@@ -325,7 +337,8 @@ asio::awaitable<void> RunBind(Session& session, protocol::Request request) {
   if (!co_await AsyncSendReply(session, protocol::Reply::kSucceeded, peer_address)) co_return;
   co_await relay::AsyncRelay(session.client(), std::move(*peer), std::move(session.early_data()),
                              session.record().bytes, session.context().pools,
-                             absl::ToChronoNanoseconds(session.settings().idle_timeout));
+                             absl::ToChronoNanoseconds(session.settings().idle_timeout),
+                             session.rate_limiter());
 }
 
 }  // namespace socks5::session

@@ -21,6 +21,9 @@ constexpr std::chrono::milliseconds kAttemptDelay(250);
 struct Candidates {
   std::vector<asio::ip::tcp::endpoint> endpoints;
   std::vector<const policy::Rule*> rules;  // parallel to `endpoints`
+  // With a rules file, parallel to `endpoints`: each attempt's source (its rule's egress= or
+  // --outbound_address, session/egress.h); empty without one (the session's egress applies).
+  std::vector<std::optional<asio::ip::address>> sources;
 };
 
 // The destination's addresses that may be connected to, in Happy Eyeballs order, through the one
@@ -44,8 +47,10 @@ Candidates AllowedCandidates(Session& session, const protocol::Address& destinat
   if (destination.is_domain()) query.name = std::get<std::string>(destination.host);
   query.port = destination.port;
   std::optional<policy::Decision> first_denial;
+  bool no_egress = false;  // an allowed address had no egress address of its family
   for (const udp::IpAddress& ip : filtered.allowed) {
     const policy::Rule* rule = nullptr;
+    const asio::ip::address address = net::ToAsio(ip);
     if (rules != nullptr) {
       query.address = ip;
       policy::Decision decision = rules->Decide(query);
@@ -54,9 +59,25 @@ Candidates AllowedCandidates(Session& session, const protocol::Address& destinat
         continue;
       }
       rule = decision.rule;
+      const Egress egress = EgressForRule(session.settings().outbound, rule);
+      if (!egress.Reaches(address)) {
+        no_egress = true;
+        continue;
+      }
+      candidates.sources.push_back(egress.For(address));
+    } else if (!session.egress().Reaches(address)) {
+      // A one-family egress reaches only that family's addresses (Happy Eyeballs tries no other).
+      no_egress = true;
+      continue;
     }
-    candidates.endpoints.emplace_back(net::ToAsio(ip), destination.port);
+    candidates.endpoints.emplace_back(address, destination.port);
     candidates.rules.push_back(rule);
+  }
+  if (candidates.endpoints.empty() && no_egress && !first_denial) {
+    net::LogDebug("CONNECT %s: no address of the egress family (--outbound_address, egress=)",
+                  session.record().target);
+    reply = protocol::Reply::kHostUnreachable;
+    return candidates;
   }
   if (candidates.endpoints.empty()) {
     if (first_denial) {
@@ -160,10 +181,15 @@ asio::awaitable<std::optional<Established>> AsyncEstablish(Session& session,
   } else {
     attempts.swap(candidates.endpoints);
   }
+  // A named local, not a temporary in the co_await expression: GCC 12 may destroy a temporary
+  // with a non-trivial destructor (`sources`) there twice.
+  ConnectLimits limits{.max_in_flight = settings.connect_max_attempts_in_flight,
+                       .descriptors = budget,
+                       .egress = session.egress(),
+                       .sources = std::move(candidates.sources)};
   ConnectResult connected = co_await AsyncConnectAny(
       std::move(attempts), absl::ToChronoNanoseconds(settings.connect_timeout), kAttemptDelay,
-      ConnectLimits{.max_in_flight = settings.connect_max_attempts_in_flight,
-                    .descriptors = budget});
+      std::move(limits));
   if (!connected.ok()) {
     net::LogDebug("connect %s failed: %s", session.record().target, connected.error().message());
     co_await AsyncFailAndClose(session, ReplyForError(connected.error()));
@@ -192,10 +218,10 @@ asio::awaitable<std::optional<Established>> AsyncEstablish(Session& session,
 asio::awaitable<void> RunConnect(Session& session, protocol::Request request) {
   std::optional<Established> established = co_await AsyncEstablish(session, request.destination);
   if (!established) co_return;
-  co_await relay::AsyncRelay(session.client(), std::move(established->upstream),
-                             std::move(session.early_data()), session.record().bytes,
-                             session.context().pools,
-                             absl::ToChronoNanoseconds(session.settings().idle_timeout));
+  co_await relay::AsyncRelay(
+      session.client(), std::move(established->upstream), std::move(session.early_data()),
+      session.record().bytes, session.context().pools,
+      absl::ToChronoNanoseconds(session.settings().idle_timeout), session.rate_limiter());
 }
 
 }  // namespace socks5::session

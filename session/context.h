@@ -19,6 +19,7 @@
 #include "relay/pools.h"
 #include "session/admission.h"
 #include "session/credentials.h"
+#include "session/egress.h"
 #include "session/policy.h"
 #include "session/verifier.h"
 #include "udp/budget.h"
@@ -53,6 +54,9 @@ struct Settings {
   std::size_t max_associations_per_client = 16;
   std::size_t max_handshakes = 0;
   int connect_max_attempts_in_flight = 4;
+  // --- Egress and per-user limits (issue 12) ---
+  Egress outbound;                        // --outbound_address (session/egress.h)
+  std::size_t max_sessions_per_user = 0;  // 0: no cap (UserTable)
 
   // True when `address` is denied by --deny_destinations (answered with REP 02).
   bool IsDenied(const asio::ip::address& address) const;

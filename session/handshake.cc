@@ -129,7 +129,7 @@ asio::awaitable<bool> AsyncAuthenticate(Session& session, Input& in) {
     co_await AsyncCloseGracefully(session.client());
     co_return false;
   }
-  session.set_user(auth->value.username);  // for the rules (session/rules.h)
+  session.set_user(auth->value.username);  // --max_sessions_per_user, the rules' user=
   Consume(in, auth->consumed);
   co_return true;
 }

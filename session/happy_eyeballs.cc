@@ -38,7 +38,7 @@ class Race : public std::enable_shared_from_this<Race> {
       : executor_(executor),
         candidates_(std::move(candidates)),
         attempt_delay_(attempt_delay),
-        limits_(limits),
+        limits_(std::move(limits)),
         stagger_(executor),
         handler_(std::move(handler)) {}
 
@@ -61,11 +61,17 @@ class Race : public std::enable_shared_from_this<Race> {
       if (in_flight_ == 0) Finish(error_, std::nullopt);
       return;
     }
-    const asio::ip::tcp::endpoint& endpoint = candidates_[next_++];
+    const std::size_t index = next_++;
+    const asio::ip::tcp::endpoint& endpoint = candidates_[index];
     auto it = attempts_.emplace(attempts_.end(), executor_);
     auto charge_it = charges_.emplace(charges_.end(), std::move(*charge));
     std::error_code ec;
     it->open(endpoint.protocol(), ec);
+    const std::optional<asio::ip::address>& source =
+        limits_.sources.empty() ? limits_.egress.For(endpoint.address()) : limits_.sources[index];
+    if (!ec && source) {
+      ec = BindForConnect(*it, *source);
+    }
     if (ec) {
       attempts_.erase(it);
       charges_.erase(charge_it);
@@ -146,7 +152,7 @@ asio::awaitable<ConnectResult> AsyncRace(std::vector<asio::ip::tcp::endpoint> ca
           [&](auto handler) {
             auto slot = asio::get_associated_cancellation_slot(handler);
             auto race = std::make_shared<Race>(
-                executor, std::move(candidates), attempt_delay, limits,
+                executor, std::move(candidates), attempt_delay, std::move(limits),
                 [h = std::move(handler)](std::error_code e, asio::ip::tcp::socket s) mutable {
                   // Complete through post so the coroutine never resumes inside a Race callback.
                   auto ex = asio::get_associated_executor(h);
@@ -165,6 +171,15 @@ asio::awaitable<ConnectResult> AsyncRace(std::vector<asio::ip::tcp::endpoint> ca
 }
 
 }  // namespace
+
+std::vector<asio::ip::tcp::endpoint> ReachableCandidates(
+    const Egress& egress, std::vector<asio::ip::tcp::endpoint> candidates) {
+  if (egress.empty() || (egress.v4 && egress.v6)) return candidates;
+  std::erase_if(candidates, [&egress](const asio::ip::tcp::endpoint& endpoint) {
+    return !egress.Reaches(endpoint.address());
+  });
+  return candidates;
+}
 
 std::error_code MoreTellingError(const std::error_code& a, const std::error_code& b) {
   return Rank(b) > Rank(a) ? b : a;
@@ -189,9 +204,14 @@ asio::awaitable<ConnectResult> AsyncConnectAny(std::vector<asio::ip::tcp::endpoi
                                                std::chrono::nanoseconds timeout,
                                                std::chrono::nanoseconds attempt_delay,
                                                ConnectLimits limits) {
+  if (limits.sources.empty()) {
+    candidates = ReachableCandidates(limits.egress, std::move(candidates));
+  } else if (limits.sources.size() != candidates.size()) {
+    co_return std::make_error_code(std::errc::invalid_argument);
+  }
   if (candidates.empty()) co_return asio::error::host_unreachable;
   std::optional<ConnectResult> result = co_await net::AsyncWithDeadline(
-      AsyncRace(std::move(candidates), attempt_delay, limits), timeout);
+      AsyncRace(std::move(candidates), attempt_delay, std::move(limits)), timeout);
   if (!result) co_return asio::error::timed_out;
   co_return std::move(*result);
 }

@@ -1,8 +1,12 @@
 // Connection attempts in the manner of RFC 8305 (Happy Eyeballs v2): candidates are tried in the
 // given order; a further attempt starts when the previous one fails or after `attempt_delay`
 // without an answer, while earlier attempts keep running. The first to connect wins; the rest are
-// cancelled. No bind() before connect(): the kernel picks the source address and port at connect
-// time, so a busy destination does not exhaust ephemeral ports.
+// cancelled. Without an egress address (session/egress.h) there is no bind() before connect(): the
+// kernel picks the source address and port at connect time. With one, each attempt is bound to
+// its family's egress address with IP_BIND_ADDRESS_NO_PORT, so the port is still picked at
+// connect time and a busy destination does not exhaust ephemeral ports; and when only one family
+// has an egress address, only that family's candidates are tried (none left: host_unreachable,
+// REP 04).
 #ifndef SOCKS5_SESSION_HAPPY_EYEBALLS_H_
 #define SOCKS5_SESSION_HAPPY_EYEBALLS_H_
 
@@ -13,6 +17,7 @@
 #include "asio.hpp"
 #include "net/result.h"
 #include "session/admission.h"
+#include "session/egress.h"
 
 namespace socks5::session {
 
@@ -28,7 +33,16 @@ using ConnectResult = net::Result<asio::ip::tcp::socket>;
 struct ConnectLimits {
   int max_in_flight = 0;  // 0: no cap
   DescriptorBudget* descriptors = nullptr;
+  Egress egress = {};  // source addresses (none: the kernel chooses)
+  // When not empty, parallel to the candidates: each attempt's own source address (the rule
+  // that allowed that address, session/rules.h), replacing `egress`; the caller has left out
+  // candidates their egress cannot reach.
+  std::vector<std::optional<asio::ip::address>> sources = {};
 };
+
+// The candidates an egress allows (Egress::Reaches), in their order.
+std::vector<asio::ip::tcp::endpoint> ReachableCandidates(
+    const Egress& egress, std::vector<asio::ip::tcp::endpoint> candidates);
 
 asio::awaitable<ConnectResult> AsyncConnectAny(std::vector<asio::ip::tcp::endpoint> candidates,
                                                std::chrono::nanoseconds timeout,

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
 #include "net/address.h"
 
 namespace socks5::session {
@@ -22,6 +23,27 @@ void RecordRule(Session& session, const policy::Decision& decision) {
 
 void ApplyAllowingRule(Session& session, const policy::Rule* rule) {
   session.set_allowing_rule(rule);
+  if (rule == nullptr) return;
+  if (rule->egress_v4 || rule->egress_v6) {
+    session.set_egress(EgressForRule(session.settings().outbound, rule));
+  }
+  if (rule->rate)
+    session.set_rate_limiter(relay::RateLimiters::For(RateKey(*rule, session), *rule->rate));
+}
+
+Egress EgressForRule(const Egress& flag, const policy::Rule* rule) {
+  if (rule == nullptr) return flag;
+  auto to_asio = [](const std::optional<udp::IpAddress>& ip) -> std::optional<asio::ip::address> {
+    if (!ip) return std::nullopt;
+    return net::ToAsio(*ip);
+  };
+  return WithRuleEgress(flag, to_asio(rule->egress_v4), to_asio(rule->egress_v6));
+}
+
+std::string RateKey(const policy::Rule& rule, const Session& session) {
+  if (session.user()) return absl::StrCat(rule.source, " user=", *session.user());
+  return absl::StrCat(rule.source,
+                      " client=", net::Unmapped(session.client_endpoint().address()).to_string());
 }
 
 UdpRuleCache::UdpRuleCache(std::shared_ptr<const policy::RuleSet> rules, const Session& session)

@@ -33,9 +33,18 @@ void RecordRule(Session& session, const policy::Decision& decision);
 // CONNECT address it connected to, the BIND's expected peer, the UDP association); nullptr without
 // a rules file. Called once, before the session relays (for BIND and UDP before their sockets are
 // opened; for CONNECT after the connection, whose attempts each carry their own rule, see
-// connect.cc). Today it keeps the rule for Session::allowing_rule(); egress and rate limiting
-// read it from there.
+// connect.cc). It keeps the rule for Session::allowing_rule() and applies its options: egress=
+// replaces the session's egress (EgressForRule), and rate= gives the session the shared limiter
+// of (rule, user or client address) from relay::RateLimiters (RateKey).
 void ApplyAllowingRule(Session& session, const policy::Rule* rule);
+
+// The egress of what `rule` allows: its egress= (both families at once, session/egress.h
+// WithRuleEgress), else `flag` (--outbound_address). A null rule: `flag`.
+Egress EgressForRule(const Egress& flag, const policy::Rule* rule);
+
+// The key of a rule's shared rate limiter: the rule's source and the user, or the client address
+// when unauthenticated ("rules:3 user=alice", "rules:3 client=10.0.0.7").
+std::string RateKey(const policy::Rule& rule, const Session& session);
 
 // A UDP association's per-destination decisions: each (name, address, port) is decided once and
 // remembered. At most kMaxEntries are kept; past that the table starts over (decisions are cheap

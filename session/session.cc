@@ -7,6 +7,7 @@
 #include "net/log.h"
 #include "session/handlers.h"
 #include "session/handshake.h"
+#include "session/replies.h"
 
 namespace socks5::session {
 namespace {
@@ -14,6 +15,21 @@ namespace {
 std::string ReplyText(const std::optional<protocol::Reply>& reply) {
   if (!reply) return "-";
   return absl::StrFormat("%02x", static_cast<int>(*reply));
+}
+
+// --max_sessions_per_user (session/admission.h): charges an authenticated session to its user,
+// held until the session ends. False (logged, limit=user) when the user is at the cap.
+bool ChargeUser(Session& session) {
+  Admission* admission = session.context().admission;
+  const std::size_t cap = session.settings().max_sessions_per_user;
+  if (admission == nullptr || !session.user() || cap == 0) return true;  // 0: nothing counted
+  session.user_slot() = UserSlot::TryAcquire(admission->users, *session.user(), cap);
+  if (session.user_slot()) return true;
+  session.record().fields().limit = "user";
+  static net::RateLimitedWarning warning("max_sessions_per_user", "refused", "requests");
+  warning.Warn("max_sessions_per_user=%d reached for user %s; request answered 02", cap,
+               session.record().user);
+  return false;
 }
 
 }  // namespace
@@ -33,6 +49,7 @@ std::string AccessRecord::LogLine(const asio::ip::tcp::endpoint& client, absl::T
     if (f->outcome) absl::StrAppend(&extra, " outcome=", *f->outcome);
     if (f->peer) absl::StrAppend(&extra, " peer=", f->peer->ToString());
     if (f->relay) absl::StrAppend(&extra, " relay=", f->relay->ToString(), f->association_fields);
+    if (f->limit) absl::StrAppend(&extra, " limit=", *f->limit);
   }
   return absl::StrFormat(
       "access client=%s user=%s%s cmd=%s target=%s reply=%s up=%d down=%d duration=%.3fs%s",
@@ -42,7 +59,10 @@ std::string AccessRecord::LogLine(const asio::ip::tcp::endpoint& client, absl::T
 }
 
 Session::Session(Context& context, asio::ip::tcp::socket client)
-    : context_(context), policy_(context.policies->Current()), client_(std::move(client)) {
+    : context_(context),
+      policy_(context.policies->Current()),
+      client_(std::move(client)),
+      egress_(context.settings.outbound) {
   record_.start = absl::Now();
   std::error_code ec;
   client_endpoint_ = client_.remote_endpoint(ec);
@@ -51,6 +71,7 @@ Session::Session(Context& context, asio::ip::tcp::socket client)
 
 Session::~Session() {
   context_.active_sessions.fetch_sub(1, std::memory_order_relaxed);
+  user_slot_.reset();  // released before the line is written: a reader of the log may reconnect
   net::LogInfo("%s", record_.LogLine(client_endpoint_, absl::Now()));
 }
 
@@ -67,6 +88,9 @@ asio::awaitable<void> RunSession(Context& context, asio::ip::tcp::socket client,
     request = co_await AsyncHandshake(session);
   }
   if (!request) co_return;
+  if (!ChargeUser(session)) {
+    co_return co_await AsyncFailAndClose(session, protocol::Reply::kNotAllowed);
+  }
   switch (request->command) {
     case protocol::Command::kConnect:
       co_await RunConnect(session, std::move(*request));

@@ -14,6 +14,7 @@
 #include "policy/rules.h"
 #include "protocol/address.h"
 #include "protocol/messages.h"
+#include "relay/rate.h"
 #include "relay/tcp_relay.h"
 #include "session/admission.h"
 #include "session/context.h"
@@ -34,6 +35,7 @@ struct AccessRecord {
     std::optional<protocol::Address> peer;
     std::optional<protocol::Address> relay;
     std::string association_fields;
+    std::optional<std::string> limit;  // the limit that refused the request ("user")
   };
 
   absl::Time start;
@@ -92,6 +94,22 @@ class Session {
   const policy::Rule* allowing_rule() const { return allowing_rule_; }
   void set_allowing_rule(const policy::Rule* rule) { allowing_rule_ = rule; }
 
+  // Counted in --max_sessions_per_user once the request is read (session.cc's ChargeUser).
+  std::optional<UserSlot>& user_slot() { return user_slot_; }
+
+  // The session's egress addresses (session/egress.h): --outbound_address unless an allowing
+  // rule's egress= replaced it (set_egress, the one place the rules hook changes it; see
+  // WithRuleEgress). Read by CONNECT, BIND and UDP ASSOCIATE when they open sockets.
+  const Egress& egress() const { return egress_; }
+  void set_egress(Egress egress) { egress_ = std::move(egress); }
+  // The session's bandwidth cap (relay/rate.h; a rule's rate=, from relay::RateLimiters::For);
+  // null: unlimited. Held for the session's whole life.
+  relay::RateLimiter* rate_limiter() const { return rate_limiter_.get(); }
+  const std::shared_ptr<relay::RateLimiter>& shared_rate_limiter() const { return rate_limiter_; }
+  void set_rate_limiter(std::shared_ptr<relay::RateLimiter> limiter) {
+    rate_limiter_ = std::move(limiter);
+  }
+
  private:
   Context& context_;
   // Taken once, at the start; declared before record_, so the rules the access record points
@@ -104,6 +122,9 @@ class Session {
   std::optional<std::string> user_;
   const policy::Rule* allowing_rule_ = nullptr;
   AccessRecord record_;
+  std::optional<UserSlot> user_slot_;
+  Egress egress_;
+  std::shared_ptr<relay::RateLimiter> rate_limiter_;
 };
 
 // Runs a whole session: handshake (listed in context.handshakes while it runs, so it can be shed),

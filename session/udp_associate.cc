@@ -26,6 +26,9 @@ relay::RelayOptions RelayOptionsFor(Session& session) {
   options.association.destinations = context.destinations;
   options.association.memory_budget = context.udp_memory;  // the server outlives its workers
   options.idle_timeout = absl::ToChronoNanoseconds(settings.udp_idle_timeout);
+  options.outbound_v4 = session.egress().v4;
+  options.outbound_v6 = session.egress().v6;
+  options.rate = session.shared_rate_limiter();
   if (session.rules()) {
     // Owned by the relay's association (which may outlive this frame by a callback or two).
     // The decisions follow reloads (session/policy.h): once a newer snapshot is published the
@@ -61,7 +64,7 @@ class RecordOnExit {
     record_.bytes.bytes_up = association.counters().bytes_up;
     record_.bytes.bytes_down = association.counters().bytes_down;
     record_.fields().relay = net::FromEndpoint(bound_);
-    record_.fields().association_fields = association.LogFields();
+    record_.fields().association_fields = association.LogFields() + relay_.LogFields();
   }
 
  private:

@@ -30,7 +30,7 @@ class TcpRelayTest : public ::testing::Test {
         io_,
         [this, early = std::move(early_data), idle]() mutable -> asio::awaitable<void> {
           co_await AsyncRelay(client_, std::move(upstream_), std::move(early), counters_, pools_,
-                              idle);
+                              idle, rate_);
           done_ = true;
         },
         [](std::exception_ptr e) {
@@ -81,6 +81,7 @@ class TcpRelayTest : public ::testing::Test {
   asio::ip::tcp::socket remote_app_{app_io_};
   Counters counters_;
   Pools pools_;
+  RateLimiter* rate_ = nullptr;
   std::thread thread_;
   bool done_ = false;
 };
@@ -224,6 +225,86 @@ TEST_F(TcpRelayTest, IdleTimeoutAfterDeliveredDataIsAFin) {
   client_app_.read_some(asio::buffer(byte), ec);
   EXPECT_EQ(ec, asio::error::eof) << ec.message();
   Finish();
+}
+
+// Writes to `s` until it fails (the relay reset it at the end of the test).
+void SendUntilError(asio::ip::tcp::socket& s) {
+  std::vector<char> chunk(64 * 1024, 'r');
+  for (;;) {
+    std::error_code ec;
+    asio::write(s, asio::buffer(chunk), ec);
+    if (ec) return;
+  }
+}
+
+// Bytes read from `s` within `duration` (its SO_RCVTIMEO of 5 s bounds each read).
+std::uint64_t ReceiveFor(asio::ip::tcp::socket& s, std::chrono::steady_clock::duration duration) {
+  const auto end = std::chrono::steady_clock::now() + duration;
+  std::vector<char> chunk(256 * 1024);
+  std::uint64_t total = 0;
+  while (std::chrono::steady_clock::now() < end) {
+    std::error_code ec;
+    total += s.read_some(asio::buffer(chunk), ec);
+    if (ec) break;
+  }
+  return total;
+}
+
+// The figure: a 10 s bulk transfer under a 1 MB/s cap moves 10 MB within 10%, and the
+// bulk data still goes through splice() pipes.
+TEST_F(TcpRelayTest, RateLimitHoldsOverATenSecondTransferWithSplice) {
+  RateLimiter limiter(1'000'000);
+  rate_ = &limiter;
+  Start();
+  std::thread sender([this] { SendUntilError(client_app_); });
+  const std::uint64_t received = ReceiveFor(remote_app_, std::chrono::seconds(10));
+  // End the relay: the remote resets, the relay resets the client, the sender's write fails.
+  remote_app_.set_option(asio::socket_base::linger(true, 0));
+  remote_app_.close();
+  sender.join();
+  Finish();
+  EXPECT_GE(received, 9'000'000u);
+  EXPECT_LE(received, 11'000'000u);
+  EXPECT_GE(pools_.pipes.made(), 1u) << "the limited bulk transfer did not use splice()";
+}
+
+TEST_F(TcpRelayTest, RateLimitedDirectionsAreIndependentAndSmallMessagesStillFlow) {
+  RateLimiter limiter(200'000);  // capacity 20,000 per direction
+  rate_ = &limiter;
+  Start();
+  // The upload spends its bucket; the download's is untouched.
+  std::string upload(20'000, 'u');
+  Send(client_app_, upload);
+  EXPECT_EQ(Receive(remote_app_, upload.size()), upload);
+  Send(remote_app_, "pong");
+  EXPECT_EQ(Receive(client_app_, 4), "pong");
+  // The upload's bucket is (nearly) empty: the next bytes wait for tokens if need be, then arrive.
+  Send(client_app_, "ping");
+  EXPECT_EQ(Receive(remote_app_, 4), "ping");
+  client_app_.shutdown(asio::ip::tcp::socket::shutdown_send);
+  remote_app_.shutdown(asio::ip::tcp::socket::shutdown_send);
+  EXPECT_EQ(ReceiveAll(remote_app_), "");
+  EXPECT_EQ(ReceiveAll(client_app_), "");
+  Finish();
+  EXPECT_EQ(counters_.bytes_up, upload.size() + 4);
+  EXPECT_EQ(counters_.bytes_down, 4u);
+}
+
+// A direction waiting for tokens (at 1 kB/s, a long wait) must not keep the relay alive once the
+// other side resets: its timer is cancelled and the relay ends at once.
+TEST_F(TcpRelayTest, ResetWhileWaitingForTokensEndsTheRelayPromptly) {
+  RateLimiter limiter(1000);
+  rate_ = &limiter;
+  Start();
+  std::string upload(20'000, 'u');  // 20 s worth
+  Send(client_app_, upload);
+  EXPECT_EQ(Receive(remote_app_, 1000).size(), 1000u);  // the first bucketful
+  const auto before = std::chrono::steady_clock::now();
+  remote_app_.set_option(asio::socket_base::linger(true, 0));
+  remote_app_.close();
+  Finish();
+  EXPECT_LT(std::chrono::steady_clock::now() - before, std::chrono::seconds(2));
+  EXPECT_LT(counters_.bytes_up, 3000u);
 }
 
 }  // namespace

@@ -207,5 +207,71 @@ TEST_F(RelayTest, IdleTimeoutEndsTheRelay) {
   EXPECT_GE(std::chrono::steady_clock::now() - started, milliseconds(100));
 }
 
+TEST_F(RelayTest, DatagramsOverTheRateAreDroppedAndCounted) {
+  RelayOptions options;
+  options.rate = std::make_shared<RateLimiter>(1000);  // a 1000-byte bucket per direction
+  Start(options);
+  const protocol::Address target{protocol::Ipv4{127, 0, 0, 1}, target_.local_endpoint().port()};
+  const std::string payload(700, 'd');
+  for (int i = 0; i < 5; ++i) SendFromClient(target, payload);
+  // 1000 -> 300 -> -400 (a datagram passes while the bucket is not empty); the rest are dropped.
+  ASSERT_TRUE(RunUntil(
+      [&] { return relay_->drop_rate() + relay_->association().counters().dgrams_up >= 5; }));
+  EXPECT_EQ(relay_->association().counters().dgrams_up, 2u);
+  EXPECT_EQ(relay_->drop_rate(), 3u);
+  EXPECT_EQ(TargetReceived().size(), 2u);
+  EXPECT_NE(relay_->LogFields().find(" drop_rate=3"), std::string::npos) << relay_->LogFields();
+}
+
+TEST_F(RelayTest, UnlimitedRelayLogsNoRateOrEgressFields) {
+  Start();
+  EXPECT_EQ(relay_->LogFields(), "");
+}
+
+TEST_F(RelayTest, OutboundSocketIsBoundToTheEgressAddress) {
+  RelayOptions options;
+  options.outbound_v4 = asio::ip::make_address("127.0.0.2");  // loopback: every 127/8 is local
+  Start(options);
+  SendFromClient(protocol::Address{protocol::Ipv4{127, 0, 0, 1}, target_.local_endpoint().port()},
+                 "from egress");
+  std::array<char, 64> buffer;
+  asio::ip::udp::endpoint from;
+  std::size_t n = 0;
+  ASSERT_TRUE(RunUntil([&] {
+    std::error_code ec;
+    n = target_.receive_from(asio::buffer(buffer), from, 0, ec);
+    return !ec;
+  }));
+  EXPECT_EQ(std::string(buffer.data(), n), "from egress");
+  EXPECT_EQ(from.address(), asio::ip::make_address("127.0.0.2"));
+}
+
+TEST_F(RelayTest, OneFamilyEgressDropsTheOtherFamilyAndFiltersNames) {
+  RelayOptions options;
+  options.outbound_v4 = kLoopback;
+  Start(options);
+  SendFromClient(protocol::Address{protocol::Ipv6{{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}},
+                                   target_.local_endpoint().port()},
+                 "v6");
+  ProcessedUpTo();
+  EXPECT_EQ(relay_->drop_no_egress(), 1u);
+  // A name resolving to both families uses its IPv4 address, whatever the order.
+  SendFromClient(TargetByName("dual.test"), "dual");
+  ASSERT_TRUE(RunUntil([&] { return !lookups_.empty(); }));
+  lookups_[0].handler({}, {asio::ip::make_address("::1"), kLoopback});
+  std::vector<std::string> got;
+  ASSERT_TRUE(RunUntil([&] {
+    for (auto& s : TargetReceived()) got.push_back(s);
+    return !got.empty();
+  }));
+  EXPECT_EQ(got, std::vector<std::string>{"dual"});
+  // One resolving to IPv6 only is unresolved for this association.
+  SendFromClient(TargetByName("v6only.test"), "lost");
+  ASSERT_TRUE(RunUntil([&] { return lookups_.size() >= 2; }));
+  lookups_[1].handler({}, {asio::ip::make_address("::1")});
+  EXPECT_EQ(relay_->association().counters().drop(Drop::kUnresolved), 1u);
+  EXPECT_NE(relay_->LogFields().find(" drop_no_egress=1"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace socks5::relay

@@ -136,6 +136,69 @@ TEST(ClientTable, CountsAcrossThreads) {
   EXPECT_EQ(table.addresses(), 0u);
 }
 
+TEST(UserTable, CapsEachUserAndForgetsOnesHoldingNothing) {
+  UserTable table;
+  EXPECT_TRUE(table.TryAcquire("alice", 2));
+  EXPECT_TRUE(table.TryAcquire("alice", 2));
+  EXPECT_FALSE(table.TryAcquire("alice", 2));
+  EXPECT_TRUE(table.TryAcquire("bob", 2));                       // another user
+  EXPECT_TRUE(table.TryAcquire(std::string("carol\0x", 7), 1));  // names are bytes
+  EXPECT_FALSE(table.TryAcquire(std::string("carol\0x", 7), 1));
+  EXPECT_TRUE(table.TryAcquire("carol", 1));  // not the same name
+  EXPECT_EQ(table.Count("alice"), 2u);
+  EXPECT_EQ(table.users(), 4u);
+  table.Release("alice");
+  EXPECT_TRUE(table.TryAcquire("alice", 2));
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(table.TryAcquire("dave", 0));  // 0: no cap
+  table.Release("nobody");                                               // nothing held: no-op
+  table.Release("bob");
+  EXPECT_EQ(table.Count("bob"), 0u);
+  EXPECT_EQ(table.users(), 4u);  // alice, carol\0x, carol, dave
+}
+
+TEST(UserSlot, ReleasesOnDestructionAndMove) {
+  UserTable table;
+  {
+    std::optional<UserSlot> one = UserSlot::TryAcquire(table, "alice", 1);
+    ASSERT_TRUE(one);
+    EXPECT_FALSE(UserSlot::TryAcquire(table, "alice", 1));
+    UserSlot moved(std::move(*one));
+    one.reset();  // the moved-from slot releases nothing
+    EXPECT_EQ(table.Count("alice"), 1u);
+    std::optional<UserSlot> bob = UserSlot::TryAcquire(table, "bob", 1);
+    ASSERT_TRUE(bob);
+    moved = std::move(*bob);  // releases alice's, takes bob's
+    EXPECT_EQ(table.Count("alice"), 0u);
+    EXPECT_EQ(table.Count("bob"), 1u);
+  }
+  EXPECT_EQ(table.users(), 0u);
+}
+
+TEST(UserTable, CountsAcrossThreads) {
+  UserTable table;
+  std::vector<std::thread> threads;
+  std::atomic<int> over{0};
+  std::atomic<int> held_max{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 1000; ++i) {
+        if (!table.TryAcquire("alice", 3)) {
+          over.fetch_add(1);
+          continue;
+        }
+        const int held = static_cast<int>(table.Count("alice"));
+        int seen = held_max.load();
+        while (held > seen && !held_max.compare_exchange_weak(seen, held)) {
+        }
+        table.Release("alice");
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_LE(held_max.load(), 3);
+  EXPECT_EQ(table.users(), 0u);
+}
+
 TEST(DescriptorBudget, ChargesUpToTheLimit) {
   DescriptorBudget budget(5);
   std::optional<DescriptorCharge> three = DescriptorCharge::Try(&budget, 3);
