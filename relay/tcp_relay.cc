@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <random>
 
@@ -108,8 +109,9 @@ class Relay {
     asio::ip::tcp::socket* to;
     std::uint64_t* counter;
     RateDirection rate_direction;
-    // Rate-limited only: waits for tokens; made on the first wait.
-    std::optional<asio::steady_timer> rate_timer;
+    // Rate-limited only: waits for tokens; made on the first wait (a pointer: an unlimited
+    // relay, the common one, does not carry two timers in every idle session).
+    std::unique_ptr<asio::steady_timer> rate_timer;
     bool finished = false;
     // Held only while bytes are in flight: a buffer, or a pipe for splice() once the direction
     // has shown itself bulk (a read filled a whole buffer). Small messages are cheaper to copy
@@ -235,7 +237,7 @@ class Relay {
   }
   // Rate-limited: the bucket is empty; ask again when it has refilled by half.
   void WaitTokens(Direction& d) {
-    if (!d.rate_timer) d.rate_timer.emplace(d.from->get_executor());
+    if (!d.rate_timer) d.rate_timer = std::make_unique<asio::steady_timer>(d.from->get_executor());
     const Clock::duration wait = std::max<Clock::duration>(
         rate_->UntilRefilled(d.rate_direction, Clock::now()), std::chrono::milliseconds(1));
     // Plus a random part up to as long again: directions sharing the limiter then wake in a

@@ -59,10 +59,7 @@ std::string AccessRecord::LogLine(const asio::ip::tcp::endpoint& client, absl::T
 }
 
 Session::Session(Context& context, asio::ip::tcp::socket client)
-    : context_(context),
-      policy_(context.policies->Current()),
-      client_(std::move(client)),
-      egress_(context.settings.outbound) {
+    : context_(context), policy_(context.policies->Current()), client_(std::move(client)) {
   record_.start = absl::Now();
   std::error_code ec;
   client_endpoint_ = client_.remote_endpoint(ec);

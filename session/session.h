@@ -100,8 +100,12 @@ class Session {
   // The session's egress addresses (session/egress.h): --outbound_address unless an allowing
   // rule's egress= replaced it (set_egress, the one place the rules hook changes it; see
   // WithRuleEgress). Read by CONNECT, BIND and UDP ASSOCIATE when they open sockets.
-  const Egress& egress() const { return egress_; }
-  void set_egress(Egress egress) { egress_ = std::move(egress); }
+  const Egress& egress() const {
+    return egress_override_ ? *egress_override_ : context_.settings.outbound;
+  }
+  void set_egress(Egress egress) {
+    egress_override_ = std::make_unique<const Egress>(std::move(egress));
+  }
   // The session's bandwidth cap (relay/rate.h; a rule's rate=, from relay::RateLimiters::For);
   // null: unlimited. Held for the session's whole life.
   relay::RateLimiter* rate_limiter() const { return rate_limiter_.get(); }
@@ -123,7 +127,9 @@ class Session {
   const policy::Rule* allowing_rule_ = nullptr;
   AccessRecord record_;
   std::optional<UserSlot> user_slot_;
-  Egress egress_;
+  // Null unless a rule set one: most sessions use --outbound_address's, in the settings
+  // (RSS per idle session, issue 10).
+  std::unique_ptr<const Egress> egress_override_;
   std::shared_ptr<relay::RateLimiter> rate_limiter_;
 };
 
