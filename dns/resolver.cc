@@ -47,6 +47,7 @@
 #include "absl/strings/string_view.h"
 #include "asio/experimental/as_tuple.hpp"
 #include "dns/cache.h"
+#include "protocol/address.h"
 
 namespace socks5::dns {
 namespace {
@@ -131,20 +132,11 @@ absl::StatusOr<ServerAddress> ParseServer(absl::string_view text) {
   return server;
 }
 
-// What we hand to c-ares: 1..253 characters (plus an optional final dot) in dot-separated labels
-// of 1..63 letters, digits, '-' or '_'. Anything else would only waste a query.
-bool IsHostName(absl::string_view name) {
+// What we hand to c-ares: a host name (protocol::IsHostName) with an optional final dot. Anything
+// else would only waste a query.
+bool IsResolvableName(absl::string_view name) {
   if (!name.empty() && name.back() == '.') name.remove_suffix(1);
-  if (name.empty() || name.size() > 253) return false;
-  for (absl::string_view label : absl::StrSplit(name, '.')) {
-    if (label.empty() || label.size() > 63) return false;
-    for (char c : label) {
-      if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') {
-        return false;
-      }
-    }
-  }
-  return true;
+  return protocol::IsHostName(std::string_view(name.data(), name.size()));
 }
 
 std::error_code FromAresStatus(int status) {
@@ -259,7 +251,7 @@ class Resolver::Impl {
     std::error_code ec;
     asio::ip::address literal = asio::ip::make_address(name, ec);
     if (!ec) return Post(std::move(handler), {}, {literal});
-    if (!IsHostName(name)) return Post(std::move(handler), Errc::kBadName, {});
+    if (!IsResolvableName(name)) return Post(std::move(handler), Errc::kBadName, {});
 
     std::string key = absl::AsciiStrToLower(name);
     Addresses cached;

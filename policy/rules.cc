@@ -90,20 +90,6 @@ std::optional<udp::IpPrefix> ParsePrefix(absl::string_view text) {
   return udp::IpPrefix{*ip, bits};
 }
 
-// Letters, digits, '-', '_' and non-empty labels between dots.
-bool IsHostName(absl::string_view name) {
-  if (name.empty() || name.size() > 253) return false;
-  for (absl::string_view label : absl::StrSplit(name, '.')) {
-    if (label.empty() || label.size() > 63) return false;
-    for (char c : label) {
-      if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') {
-        return false;
-      }
-    }
-  }
-  return true;
-}
-
 // Digits and dots with a digit: meant as an IPv4 address (no top-level domain is numeric).
 bool LooksNumeric(absl::string_view text) {
   return std::any_of(text.begin(), text.end(), absl::ascii_isdigit) &&
@@ -150,7 +136,9 @@ std::string ParseValue(Key key, absl::string_view value, Rule& rule) {
       const bool suffix = absl::ConsumePrefix(&name, ".");
       while (absl::ConsumeSuffix(&name, ".")) {
       }
-      if (!IsHostName(name)) return absl::StrCat("bad host name in to=: ", Quote(value));
+      if (!protocol::IsHostName(std::string_view(name.data(), name.size()))) {
+        return absl::StrCat("bad host name in to=: ", Quote(value));
+      }
       (suffix ? rule.to_suffixes : rule.to_hosts).push_back(absl::AsciiStrToLower(name));
       return "";
     }

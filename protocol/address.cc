@@ -3,7 +3,9 @@
 #include <cstddef>
 #include <string>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 
 namespace socks5::protocol {
 namespace {
@@ -121,6 +123,19 @@ std::string Address::ToString() const {
     return absl::StrCat("[", EscapeForLog(name), "]:", port);
   }
   return absl::StrCat(EscapeForLog(name), ":", port);
+}
+
+bool IsHostName(std::string_view name) {
+  if (name.empty() || name.size() > 253) return false;
+  for (absl::string_view label : absl::StrSplit(absl::string_view(name.data(), name.size()), '.')) {
+    if (label.empty() || label.size() > 63) return false;
+    for (char c : label) {
+      if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') {
+        return false;
+      }
+    }
+  }
+  return true;
 }
 
 }  // namespace socks5::protocol

@@ -41,6 +41,12 @@ struct Address {
 // net::LogSafe to everything else a client sent.
 std::string EscapeForLog(std::string_view bytes);
 
+// A name worth resolving or matching: 1..253 characters in dot-separated labels of 1..63
+// letters, digits, '-' or '_' (no final dot: a caller that accepts "example.com." drops it first).
+// The resolver (dns/) refuses anything else before a query; the rules parser (policy/) before a
+// to= pattern.
+bool IsHostName(std::string_view name);
+
 // The address put in replies that have none to give: 0.0.0.0:0 (docs/conformance.md C).
 inline Address NullAddress() { return Address{}; }
 

@@ -147,5 +147,37 @@ TEST(AddressToStringTest, AgreesWithInetNtop) {
   EXPECT_GT(compared, 10000);
 }
 
+// The one host-name rule of the resolver and the rules file.
+TEST(IsHostNameTest, Table) {
+  const std::string longest_label(63, 'a');
+  const std::string longest_name = longest_label + "." + longest_label + "." + longest_label + "." +
+                                   std::string(61, 'b');  // 253 characters
+  struct Case {
+    std::string name;
+    bool valid;
+  } cases[] = {
+      {"example.com", true},
+      {"a", true},
+      {"xn--bcher-kva.example", true},
+      {"under_score.example", true},
+      {"1.2.3.4", true},  // a name of digits: the caller tries an address first
+      {longest_label + ".example", true},
+      {longest_name, true},
+      {"", false},
+      {"example.com.", false},  // a final dot is the caller's to drop
+      {".example.com", false},
+      {"a..b", false},
+      {longest_label + "a.example", false},  // a label of 64
+      {longest_name + "b", false},           // 254 characters
+      {"exa mple.com", false},
+      {"exa*mple.com", false},
+      {std::string("a\0b", 3), false},
+      {"caf\xc3\xa9.example", false},
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(IsHostName(c.name), c.valid) << EscapeForLog(c.name);
+  }
+}
+
 }  // namespace
 }  // namespace socks5::protocol
