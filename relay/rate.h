@@ -41,7 +41,9 @@ class RateLimiter {
   std::uint64_t rate() const { return rate_; }
   std::uint64_t capacity() const { return capacity_; }
 
-  // Takes up to `want` bytes' worth of tokens now; 0 when the bucket is empty (or in debt).
+  // Takes up to `want` bytes' worth of tokens now; 0 when the bucket holds less than
+  // min(`want`, a quarter of its capacity) (a grant is never a trickle of what the refill added
+  // since the last read).
   std::size_t Grant(RateDirection direction, std::size_t want, Clock::time_point now);
   // Gives back tokens a Grant took and the read did not use.
   void Refund(RateDirection direction, std::size_t unused);

@@ -34,9 +34,27 @@ TEST(RateLimiter, GrantsWhatTheBucketHoldsAndRefillsAtTheRate) {
   EXPECT_EQ(limiter.Grant(kUp, 60'000, t0), 40'000u);  // what was left
   EXPECT_EQ(limiter.Grant(kUp, 1, t0), 0u);
   EXPECT_EQ(limiter.Grant(kDown, 1000, t0), 1000u);  // the other direction has its own bucket
-  EXPECT_EQ(limiter.Grant(kUp, 100'000, t0 + milliseconds(10)), 10'000u);  // 10 ms of 1 MB/s
+  EXPECT_EQ(limiter.Grant(kUp, 100'000, t0 + milliseconds(30)), 30'000u);  // 30 ms of 1 MB/s
   // Never more than the capacity, however long it was idle.
   EXPECT_EQ(limiter.Grant(kUp, 1'000'000, t0 + std::chrono::seconds(60)), 100'000u);
+}
+
+// A direction reading in a loop asks again a few microseconds after it emptied the bucket. It
+// must get nothing until a quarter of the bucket is back, or it takes every refill the moment it
+// appears and the directions waiting on a timer never find a token (an integration test saw one
+// of three sessions move 8 MB and the other two nothing).
+TEST(RateLimiter, AnEmptiedBucketIsNotHandedOutAsATrickle) {
+  const Clock::time_point t0 = Clock::now();
+  RateLimiter limiter(2'000'000, t0);  // capacity 200,000; a quarter is 50,000 (25 ms)
+  ASSERT_EQ(limiter.Grant(kUp, 1'000'000, t0), 200'000u);
+  for (auto later : {std::chrono::microseconds(5), std::chrono::microseconds(500),
+                     std::chrono::microseconds(24'000)}) {
+    EXPECT_EQ(limiter.Grant(kUp, 65'536, t0 + later), 0u) << later.count() << " us";
+  }
+  EXPECT_EQ(limiter.Grant(kUp, 65'536, t0 + milliseconds(25)), 50'000u);
+  // A small request is served once the bucket holds it (a quarter does not apply).
+  EXPECT_EQ(limiter.Grant(kUp, 1000, t0 + milliseconds(25) + std::chrono::microseconds(600)),
+            1000u);
 }
 
 TEST(RateLimiter, RefundReturnsUnusedTokensUpToTheCapacity) {
