@@ -41,6 +41,10 @@ AccessRecord::CommandFields& AccessRecord::fields() {
 
 std::string AccessRecord::LogLine(const asio::ip::tcp::endpoint& client, absl::Time now) const {
   std::string extra;
+  if (proto != nullptr) absl::StrAppend(&extra, " proto=", proto);
+  if (command_fields && command_fields->first_byte) {
+    absl::StrAppend(&extra, absl::StrFormat(" first=0x%02x", *command_fields->first_byte));
+  }
   if (rule_decided) {
     absl::StrAppend(&extra, " rule=", rule != nullptr ? rule->source : "default");
   }

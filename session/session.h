@@ -36,12 +36,16 @@ struct AccessRecord {
     std::optional<protocol::Address> relay;
     std::string association_fields;
     std::optional<std::string> limit;  // the limit that refused the request ("user")
+    std::optional<std::uint8_t> first_byte;  // proto=unknown: the byte that opened the connection
   };
 
   absl::Time start;
   std::string user = "-";  // escaped (the client's bytes)
   bool user_rejected = false;
   const char* command = "-";  // protocol::CommandName: a static string
+  // What the client spoke when it was not SOCKS5 ("socks4", "socks4a", "http", "tls",
+  // "unknown"): a static string; null (not logged) for SOCKS5.
+  const char* proto = nullptr;
   std::string target = "-";
   std::optional<protocol::Reply> reply;  // the last reply sent
   relay::Counters bytes;
