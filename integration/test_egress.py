@@ -11,22 +11,19 @@ picks the primary addresses (.1, ::1), so every assertion on .11/.12/::11 can fa
 stays inside the two namespaces, which the fixture deletes at teardown.
 """
 
-import ctypes
 import os
 import shutil
 import socket
 import struct
 import subprocess
-import threading
 
 import pytest
 
+from netns import call_in
 import socks5lib
 from socks5lib import (CMD_BIND, CMD_CONNECT, CMD_UDP_ASSOCIATE, REP_HOST_UNREACHABLE,
                        REP_SUCCEEDED, DnsResponder, deadline, encode_address, request)
 
-CLONE_NEWNET = 0x40000000
-_libc = ctypes.CDLL(None, use_errno=True)
 
 TARGET4, TARGET6 = "198.51.100.2", "2001:db8:2::2"
 PRIMARY4, PRIMARY6 = "198.51.100.1", "2001:db8:2::1"
@@ -83,26 +80,7 @@ class Namespaces:
 
     def call(self, ns, fn, *args):
         """fn(*args) on a thread inside `ns`; sockets it creates stay in that namespace."""
-        box = {}
-
-        def body():
-            try:
-                fd = os.open(f"/run/netns/{ns}", os.O_RDONLY)
-                try:
-                    if _libc.setns(fd, CLONE_NEWNET) != 0:
-                        raise OSError(ctypes.get_errno(), f"setns({ns})")
-                finally:
-                    os.close(fd)
-                box["value"] = fn(*args)
-            except BaseException as e:  # re-raised on the caller's thread
-                box["error"] = e
-
-        thread = threading.Thread(target=body)
-        thread.start()
-        thread.join()
-        if "error" in box:
-            raise box["error"]
-        return box["value"]
+        return call_in(ns, fn, *args)
 
 
 @pytest.fixture

@@ -18,16 +18,13 @@ call() for a Python function (a thread that entered the namespace with setns(2);
 creates stay in that namespace wherever they are used later).
 """
 
-import ctypes
 import dataclasses
 import os
 import shutil
 import signal
 import subprocess
-import threading
 
-CLONE_NEWNET = 0x40000000
-_libc = ctypes.CDLL(None, use_errno=True)
+from netns import call_in
 
 
 @dataclasses.dataclass
@@ -172,23 +169,4 @@ class Topology:
         ns = self.ns[role]
         if ns is None:
             return fn(*args, **kwargs)
-        box = {}
-
-        def body():
-            try:
-                fd = os.open(f"/run/netns/{ns}", os.O_RDONLY)
-                try:
-                    if _libc.setns(fd, CLONE_NEWNET) != 0:
-                        raise OSError(ctypes.get_errno(), f"setns({ns})")
-                finally:
-                    os.close(fd)
-                box["value"] = fn(*args, **kwargs)
-            except BaseException as e:  # re-raised on the caller's thread
-                box["error"] = e
-
-        thread = threading.Thread(target=body, name=f"netns-{role}")
-        thread.start()
-        thread.join()
-        if "error" in box:
-            raise box["error"]
-        return box["value"]
+        return call_in(ns, fn, *args, **kwargs)
