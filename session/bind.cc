@@ -296,7 +296,7 @@ PeerRules PeerRulesFor(const Session& session, const protocol::Address& destinat
 
 }  // namespace
 
-asio::awaitable<void> RunBind(Session& session, protocol::Request request) {
+asio::awaitable<void> RunBind(Session& session, const protocol::Request& request) {
   const protocol::Address& destination = request.destination;
   // The listener and the peer (session/admission.h); over the descriptor budget: 01.
   Admission* admission = session.context().admission;

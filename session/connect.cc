@@ -215,7 +215,7 @@ asio::awaitable<std::optional<Established>> AsyncEstablish(Session& session,
 
 }  // namespace
 
-asio::awaitable<void> RunConnect(Session& session, protocol::Request request) {
+asio::awaitable<void> RunConnect(Session& session, const protocol::Request& request) {
   std::optional<Established> established = co_await AsyncEstablish(session, request.destination);
   if (!established) co_return;
   co_await relay::AsyncRelay(

@@ -35,24 +35,24 @@ struct AccessRecord {
     std::optional<protocol::Address> peer;
     std::optional<protocol::Address> relay;
     std::string association_fields;
-    std::optional<std::string> limit;  // the limit that refused the request ("user")
+    std::optional<std::string> limit;        // the limit that refused the request ("user")
     std::optional<std::uint8_t> first_byte;  // proto=unknown: the byte that opened the connection
   };
 
   absl::Time start;
   std::string user = "-";  // escaped (the client's bytes)
   bool user_rejected = false;
-  const char* command = "-";  // protocol::CommandName: a static string
+  // --rules_file (session/rules.h): set when a rule decided; `rule` null is the implicit deny.
+  bool rule_decided = false;
+  std::optional<protocol::Reply> reply;  // the last reply sent (beside the flags: no padding)
+  const char* command = "-";             // protocol::CommandName: a static string
   // What the client spoke when it was not SOCKS5 ("socks4", "socks4a", "http", "tls",
   // "unknown"): a static string; null (not logged) for SOCKS5.
   const char* proto = nullptr;
   std::string target = "-";
-  std::optional<protocol::Reply> reply;  // the last reply sent
   relay::Counters bytes;
   std::unique_ptr<CommandFields> command_fields;  // null until a BIND or UDP handler sets one
-  // --rules_file (session/rules.h): set when a rule decided; `rule` null is the implicit deny.
-  bool rule_decided = false;
-  const policy::Rule* rule = nullptr;
+  const policy::Rule* rule = nullptr;             // see rule_decided
 
   // The BIND/UDP fields, created on first use.
   CommandFields& fields();
@@ -91,31 +91,31 @@ class Session {
   // the destination policy allows is allowed).
   const std::shared_ptr<const policy::RuleSet>& rules() const { return policy_->rules; }
   // The RFC 1929 user name the client authenticated as; nullopt without authentication.
-  const std::optional<std::string>& user() const { return user_; }
-  void set_user(std::string user) { user_ = std::move(user); }
+  const std::optional<std::string>& user() const;
+  void set_user(std::string user) { extras().user = std::move(user); }
   // The rule that allowed what this session uses (session/rules.h ApplyAllowingRule); null
   // without a rules file. Points into rules(), which the session holds for its life.
-  const policy::Rule* allowing_rule() const { return allowing_rule_; }
-  void set_allowing_rule(const policy::Rule* rule) { allowing_rule_ = rule; }
+  const policy::Rule* allowing_rule() const { return extras_ ? extras_->allowing_rule : nullptr; }
+  void set_allowing_rule(const policy::Rule* rule) { extras().allowing_rule = rule; }
 
   // Counted in --max_sessions_per_user once the request is read (session.cc's ChargeUser).
-  std::optional<UserSlot>& user_slot() { return user_slot_; }
+  std::optional<UserSlot>& user_slot() { return extras().user_slot; }
 
   // The session's egress addresses (session/egress.h): --outbound_address unless an allowing
   // rule's egress= replaced it (set_egress, the one place the rules hook changes it; see
   // WithRuleEgress). Read by CONNECT, BIND and UDP ASSOCIATE when they open sockets.
   const Egress& egress() const {
-    return egress_override_ ? *egress_override_ : context_.settings.outbound;
+    return extras_ && extras_->egress ? *extras_->egress : context_.settings.outbound;
   }
-  void set_egress(Egress egress) {
-    egress_override_ = std::make_unique<const Egress>(std::move(egress));
-  }
+  void set_egress(Egress egress) { extras().egress = std::move(egress); }
   // The session's bandwidth cap (relay/rate.h; a rule's rate=, from relay::RateLimiters::For);
   // null: unlimited. Held for the session's whole life.
-  relay::RateLimiter* rate_limiter() const { return rate_limiter_.get(); }
-  const std::shared_ptr<relay::RateLimiter>& shared_rate_limiter() const { return rate_limiter_; }
+  relay::RateLimiter* rate_limiter() const {
+    return extras_ ? extras_->rate_limiter.get() : nullptr;
+  }
+  const std::shared_ptr<relay::RateLimiter>& shared_rate_limiter() const;
   void set_rate_limiter(std::shared_ptr<relay::RateLimiter> limiter) {
-    rate_limiter_ = std::move(limiter);
+    extras().rate_limiter = std::move(limiter);
   }
 
  private:
@@ -127,14 +127,22 @@ class Session {
   asio::ip::tcp::socket client_;
   asio::ip::tcp::endpoint client_endpoint_;
   std::vector<std::uint8_t> early_data_;
-  std::optional<std::string> user_;
-  const policy::Rule* allowing_rule_ = nullptr;
   AccessRecord record_;
-  std::optional<UserSlot> user_slot_;
-  // Null unless a rule set one: most sessions use --outbound_address's, in the settings
-  // (RSS per idle session, issue 10).
-  std::unique_ptr<const Egress> egress_override_;
-  std::shared_ptr<relay::RateLimiter> rate_limiter_;
+  // What only an authenticated or rule-decided session has, made by the first setter: an
+  // anonymous session without a rules file (the common idle one) carries one null pointer
+  // instead of ~120 bytes (RSS per idle session, issue 10).
+  struct Extras {
+    std::optional<std::string> user;
+    std::optional<UserSlot> user_slot;
+    const policy::Rule* allowing_rule = nullptr;
+    std::optional<Egress> egress;  // unset: --outbound_address's, in the settings
+    std::shared_ptr<relay::RateLimiter> rate_limiter;
+  };
+  Extras& extras() {
+    if (!extras_) extras_ = std::make_unique<Extras>();
+    return *extras_;
+  }
+  std::unique_ptr<Extras> extras_;
 };
 
 // Runs a whole session: handshake (listed in context.handshakes while it runs, so it can be shed),

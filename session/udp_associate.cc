@@ -87,7 +87,7 @@ std::error_code OpenRelaySocket(Session& session, const asio::ip::address& local
 
 }  // namespace
 
-asio::awaitable<void> RunUdpAssociate(Session& session, protocol::Request request) {
+asio::awaitable<void> RunUdpAssociate(Session& session, const protocol::Request& request) {
   const Settings& settings = session.settings();
   // Admission (session/admission.h): --max_associations_per_client (02) and the descriptor budget
   // (01), held until the association ends.
