@@ -12,6 +12,9 @@ namespace socks5::session {
 asio::awaitable<void> RunConnect(Session& session, protocol::Request request);
 asio::awaitable<void> RunBind(Session& session, protocol::Request request);
 asio::awaitable<void> RunUdpAssociate(Session& session, protocol::Request request);
+// Tor's RESOLVE (F0) and RESOLVE_PTR (F1): one answer, then a close (session/resolve.cc).
+asio::awaitable<void> RunResolve(Session& session, protocol::Request request);
+asio::awaitable<void> RunResolvePtr(Session& session, protocol::Request request);
 
 }  // namespace socks5::session
 

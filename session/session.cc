@@ -102,6 +102,12 @@ asio::awaitable<void> RunSession(Context& context, asio::ip::tcp::socket client,
     case protocol::Command::kUdpAssociate:
       co_await RunUdpAssociate(session, std::move(*request));
       break;
+    case protocol::Command::kResolve:
+      co_await RunResolve(session, std::move(*request));
+      break;
+    case protocol::Command::kResolvePtr:
+      co_await RunResolvePtr(session, std::move(*request));
+      break;
   }
 }
 
