@@ -64,10 +64,12 @@ asio::awaitable<std::optional<std::uint8_t>> AsyncNegotiate(Session& session, In
     co_return std::nullopt;
   }
   Consume(in, greeting->consumed);
-  const protocol::AuthPolicy policy = session.users() != nullptr ? protocol::AuthPolicy::kUsersFile
-                                      : session.settings().accept_any_credentials
-                                          ? protocol::AuthPolicy::kAnyCredentials
-                                          : protocol::AuthPolicy::kNoUsers;
+  // RFC 1929 against the users file, or (without one) any credentials, as Tor accepts them.
+  protocol::AuthPolicy policy = protocol::AuthPolicy::kUsersFile;
+  if (session.users() == nullptr) {
+    policy = session.settings().accept_any_credentials ? protocol::AuthPolicy::kAnyCredentials
+                                                       : protocol::AuthPolicy::kNoUsers;
+  }
   std::uint8_t method = protocol::ChooseMethod(greeting->value, policy);
   std::array<std::uint8_t, 2> out;
   protocol::EncodeMethodSelection(method, out);

@@ -13,7 +13,6 @@
 #include "net/address.h"
 #include "net/log.h"
 #include "session/handlers.h"
-#include "session/happy_eyeballs.h"
 #include "session/replies.h"
 #include "session/rules.h"
 
@@ -26,16 +25,23 @@ struct Answer {
   protocol::Reply refusal = protocol::Reply::kNotAllowed;
 };
 
-// The first of `resolved`, in Happy Eyeballs order (families interleaved, starting with the
-// resolver's first), that the destination policy and the rules allow, as for a CONNECT to
-// DST.ADDR:DST.PORT (each address decided with the name). None: 02 when a rule or the policy
-// refused, 04 when the name leads only to unspecified addresses. A plain function, so its
-// temporaries are gone before the reply is awaited.
+// The first of `resolved` that the destination policy and the rules allow, as for a CONNECT to
+// DST.ADDR:DST.PORT (each address decided with the name): IPv4 addresses first, then IPv6, each
+// family in the resolver's order. Not Happy Eyeballs' order (IPv6 first where the host has
+// IPv6): a RESOLVE carries no family and gets one address, and torsocks, the client that sends
+// most of them, asks on behalf of an AF_INET getaddrinfo() and fails on an IPv6 answer
+// ("Resolve destination buffer too small"); Tor answers IPv4 first too (its PreferIPv6 is off by
+// default). A name with only AAAA records is answered with IPv6. None allowed: 02 when a rule or
+// the policy refused, 04 when the name leads only to unspecified addresses. A plain function, so
+// its temporaries are gone before the reply is awaited.
 Answer ChooseAnswer(Session& session, const protocol::Address& destination,
                     const std::vector<asio::ip::address>& resolved) {
   std::vector<udp::IpAddress> addresses;
-  for (const auto& address : InterleaveFamilies(resolved)) {
-    addresses.push_back(net::ToUdpIp(address));
+  for (const bool v4 : {true, false}) {
+    for (const auto& address : resolved) {
+      const asio::ip::address plain = net::Unmapped(address);
+      if (plain.is_v4() == v4) addresses.push_back(net::ToUdpIp(plain));
+    }
   }
   udp::Filtered filtered =
       udp::FilterResolved(*session.context().destinations, addresses, destination.port);
