@@ -37,12 +37,17 @@ def dns():
 
 
 @pytest.fixture
-def silent_dns():
-    """A UDP socket posing as a DNS server that never answers."""
+def silent_sock():
+    """A UDP socket posing as a DNS server that never answers (the test may read its queries)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(("127.0.0.1", 0))
-    yield f"--dns_servers=127.0.0.1:{sock.getsockname()[1]}"
+    yield sock
     sock.close()
+
+
+@pytest.fixture
+def silent_dns(silent_sock):
+    return f"--dns_servers=127.0.0.1:{silent_sock.getsockname()[1]}"
 
 
 def answer(atyp, body):
@@ -156,11 +161,12 @@ def test_t1_clients_gone_during_the_lookup(socks5d, silent_dns):
         time.sleep(0.1)
 
 
-def test_t1_dns_cap_answers_04_at_once(socks5d, silent_dns):
+def test_t1_dns_cap_answers_04_at_once(socks5d, silent_dns, silent_sock):
     """--dns_max_in_flight counts RESOLVE and RESOLVE_PTR queries: over it, 04 at once."""
     server = socks5d(silent_dns, "--dns_max_in_flight=1", "--dns_timeout=3s", "--workers=1")
     pending = ask(server, "pending.test", CMD_RESOLVE)
-    time.sleep(0.3)  # let the first query reach c-ares (no event to wait on from outside)
+    silent_sock.settimeout(deadline(5))
+    silent_sock.recvfrom(512)  # the first lookup's query is out: it is in flight
     start = time.monotonic()
     resolve(server, "second.test", failure_reply(0x04))
     resolve(server, V4, failure_reply(0x04), cmd=CMD_RESOLVE_PTR)
