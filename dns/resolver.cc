@@ -278,13 +278,44 @@ class Resolver::Impl {
       it->second->waiters.push_back(std::move(handler));  // share the query in flight
       return;
     }
-    if (options_.max_in_flight != 0 && lookups_.size() >= options_.max_in_flight) {
-      return Post(std::move(handler), Errc::kBusy, {});
-    }
+    if (AtMaxInFlight()) return Post(std::move(handler), Errc::kBusy, {});
     StartLookup(std::move(key), std::move(handler));
   }
 
-  std::size_t queries_in_flight() const { return lookups_.size(); }
+  void ResolvePtr(const asio::ip::address& address, PtrHandler handler) {
+    if (AtMaxInFlight()) return PostPtr(std::move(handler), Errc::kBusy, {});
+    Channel& channel = ChannelForLookup();
+    std::uint64_t id = next_id_++;
+    auto owned = std::make_unique<PtrLookup>(io_, this, &channel, id, std::move(handler));
+    PtrLookup* lookup = owned.get();
+    ptr_lookups_.emplace(id, std::move(owned));
+    lookup->deadline.expires_after(ToChrono(options_.timeout));
+    lookup->deadline.async_wait([this, alive = std::weak_ptr(alive_), id](std::error_code ec) {
+      if (alive.expired() || ec) return;
+      auto it = ptr_lookups_.find(id);
+      if (it != ptr_lookups_.end()) AnswerPtr(*it->second, Errc::kTimeout, {});
+    });
+    ++channel.started;
+    ++channel.running;
+    const asio::ip::address plain =
+        address.is_v6() && address.to_v6().is_v4_mapped()
+            ? asio::ip::address(asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6()))
+            : address;
+    Clock::time_point now = Clock::now();
+    // May call OnHost before returning (the hosts file), which frees `lookup`.
+    if (plain.is_v4()) {
+      const asio::ip::address_v4::bytes_type bytes = plain.to_v4().to_bytes();
+      ares_gethostbyaddr(channel.ares, bytes.data(), static_cast<int>(bytes.size()), AF_INET,
+                         &Impl::OnHost, lookup);
+    } else {
+      const asio::ip::address_v6::bytes_type bytes = plain.to_v6().to_bytes();
+      ares_gethostbyaddr(channel.ares, bytes.data(), static_cast<int>(bytes.size()), AF_INET6,
+                         &Impl::OnHost, lookup);
+    }
+    ArmBy(channel, now + TryTimeout());
+  }
+
+  std::size_t queries_in_flight() const { return lookups_.size() + ptr_lookups_.size(); }
   std::size_t channels() const { return channels_.size(); }
 
  private:
@@ -331,6 +362,54 @@ class Resolver::Impl {
     asio::steady_timer deadline;  // options.timeout: the callers' limit, whatever c-ares does
     bool answered = false;        // waiters were completed (answer, error or deadline)
   };
+
+  // One ares_gethostbyaddr call (a PTR query), owned here until c-ares calls OnHost, which it
+  // always does exactly once (ARES_EDESTRUCTION included).
+  struct PtrLookup {
+    PtrLookup(asio::io_context& io, Impl* impl, Channel* channel, std::uint64_t id,
+              PtrHandler handler)
+        : impl(impl), channel(channel), id(id), handler(std::move(handler)), deadline(io) {}
+    Impl* impl;
+    Channel* channel;
+    std::uint64_t id;
+    PtrHandler handler;  // empty once answered
+    asio::steady_timer deadline;
+  };
+
+  bool AtMaxInFlight() const {
+    return options_.max_in_flight != 0 && queries_in_flight() >= options_.max_in_flight;
+  }
+
+  void PostPtr(PtrHandler handler, std::error_code ec, std::string name) {
+    asio::post(io_, [handler = std::move(handler), ec, name = std::move(name)]() mutable {
+      handler(ec, std::move(name));
+    });
+  }
+
+  // Completes the caller once; a later call (the answer after the deadline) does nothing.
+  void AnswerPtr(PtrLookup& lookup, std::error_code ec, std::string name) {
+    if (!lookup.handler) return;
+    lookup.deadline.cancel();
+    PostPtr(std::exchange(lookup.handler, nullptr), ec, std::move(name));
+  }
+
+  static void OnHost(void* arg, int status, int /*timeouts*/, hostent* host) {
+    auto* lookup = static_cast<PtrLookup*>(arg);
+    Impl& self = *lookup->impl;
+    if (self.destroying_) {
+      self.AnswerPtr(*lookup, Errc::kCancelled, {});
+    } else if (status != ARES_SUCCESS) {
+      self.AnswerPtr(*lookup, FromAresStatus(status), {});
+    } else if (host == nullptr || host->h_name == nullptr || host->h_name[0] == '\0') {
+      self.AnswerPtr(*lookup, Errc::kNotFound, {});
+    } else {
+      self.AnswerPtr(*lookup, {}, std::string(host->h_name));
+    }
+    Channel& channel = *lookup->channel;
+    --channel.running;
+    self.ptr_lookups_.erase(lookup->id);  // destroys *lookup
+    if (channel.retired && channel.running == 0 && !self.destroying_) self.DestroyLater(channel.id);
+  }
 
   // The per-try timeout: ares_getaddrinfo runs A and AAAA in parallel; each try waits
   // try_timeout << round for each server, so kTries = 2 takes servers * try_timeout * 3 in all.
@@ -622,6 +701,7 @@ class Resolver::Impl {
   Channel* current_ = nullptr;                                            // in channels_
   std::unordered_map<ares_socket_t, std::unique_ptr<Watch>> watches_;     // of every channel
   std::unordered_map<std::uint64_t, std::unique_ptr<Lookup>> lookups_;    // every query in c-ares
+  std::unordered_map<std::uint64_t, std::unique_ptr<PtrLookup>> ptr_lookups_;  // PTR queries too
   absl::flat_hash_map<std::string, Lookup*> waiting_;  // lookups with callers waiting, by name
   std::uint64_t next_id_ = 1;
   bool destroying_ = false;
@@ -653,6 +733,25 @@ void Resolver::Resolve(const std::string& name, Handler handler) {
 
 void Resolver::Resolve(const std::string& name, LookupBudget& budget, Handler handler) {
   impl_->Resolve(name, std::move(handler), budget.state_);
+}
+
+void Resolver::ResolvePtr(const asio::ip::address& address, PtrHandler handler) {
+  impl_->ResolvePtr(address, std::move(handler));
+}
+
+asio::awaitable<std::pair<std::error_code, std::string>> Resolver::AsyncResolvePtr(
+    asio::ip::address address) {
+  auto token = asio::experimental::as_tuple(asio::use_awaitable);
+  std::tuple<std::error_code, std::string> result =
+      co_await asio::async_initiate<decltype(token), void(std::error_code, std::string)>(
+          [this](auto handler, const asio::ip::address& address) {
+            auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+            ResolvePtr(address, [shared](std::error_code ec, std::string name) {
+              (*shared)(ec, std::move(name));
+            });
+          },
+          token, address);
+  co_return std::pair(std::get<0>(result), std::move(std::get<1>(result)));
 }
 
 std::size_t Resolver::queries_in_flight() const { return impl_->queries_in_flight(); }

@@ -121,6 +121,15 @@ class Resolver {
   asio::awaitable<std::pair<std::error_code, Addresses>> AsyncResolve(
       std::string name, LookupBudget* budget = nullptr);
 
+  // PTR lookup (RESOLVE_PTR): the name of `address` (the first PTR answer; the hosts file first,
+  // as for Resolve). Failures as for Resolve (kNotFound for NXDOMAIN or no PTR record); bounded
+  // by the same timeout, max_in_flight and budget, with the same posted completion. Answers are
+  // not cached and concurrent lookups of one address are not shared (each is one query).
+  using PtrHandler = std::function<void(std::error_code, std::string)>;
+  void ResolvePtr(const asio::ip::address& address, PtrHandler handler);
+  asio::awaitable<std::pair<std::error_code, std::string>> AsyncResolvePtr(
+      asio::ip::address address);
+
   // Queries in c-ares now (what max_in_flight bounds; a query whose callers already got kTimeout
   // counts until c-ares ends its last try), and c-ares channels open now (the current one and
   // those still finishing their queries): for tests and statistics.

@@ -128,11 +128,15 @@ def test_b6_subnegotiation_one_byte_at_a_time(auth_server, echo_server):
         assert client.read_reply().rep == 0
 
 
-def test_b_userpass_not_offered_when_not_configured(socks5d):
-    """Without a users file, a client offering only 02 gets 05 FF."""
+def test_b_userpass_only_without_users_file(socks5d):
+    """Without a users file, a client offering only 02 gets it and any credentials pass (issue
+    13, as Tor does; integration/test_resolve.py has the rest); GSSAPI alone still gets 05 FF."""
     server = socks5d()
     with server.client() as client:
-        client.send(greeting(0x02))
+        client.send(greeting(0x02) + userpass("anyone", "anything"))
+        client.expect(b"\x05\x02\x01\x00")
+    with server.client() as client:
+        client.send(greeting(0x01))
         client.expect(b"\x05\xff")
         client.assert_closed()
 

@@ -158,9 +158,13 @@ std::string ParseValue(Key key, absl::string_view value, Rule& rule) {
         rule.commands |= static_cast<std::uint8_t>(Command::kBind);
       } else if (value == "udp") {
         rule.commands |= static_cast<std::uint8_t>(Command::kUdp);
+      } else if (value == "resolve") {
+        rule.commands |= static_cast<std::uint8_t>(Command::kResolve);
+      } else if (value == "resolve_ptr") {
+        rule.commands |= static_cast<std::uint8_t>(Command::kResolvePtr);
       } else {
         return absl::StrCat("unknown command in cmd=: ", Quote(value),
-                            " (expected connect, bind or udp)");
+                            " (expected connect, bind, udp, resolve or resolve_ptr)");
       }
       return "";
     case kEgress: {
@@ -317,6 +321,10 @@ const char* CommandName(Command command) {
       return "bind";
     case Command::kUdp:
       return "udp";
+    case Command::kResolve:
+      return "resolve";
+    case Command::kResolvePtr:
+      return "resolve_ptr";
   }
   return "?";
 }

@@ -9,7 +9,7 @@
 //   to=     the target: CIDR, IP, exact host name, or `.suffix` (the domain and its subdomains);
 //           names match case-insensitively, a trailing dot is ignored
 //   port=   the target port: N or LO-HI
-//   cmd=    connect, bind, udp
+//   cmd=    connect, bind, udp, resolve (Tor's RESOLVE, F0), resolve_ptr (Tor's RESOLVE_PTR, F1)
 //   egress= (allow only) the outbound source address, at most one IPv4 and one IPv6
 //   rate=   (allow only) bytes per second in each direction: N, NK, NM or NG (10^3, 10^6, 10^9)
 // A file ends with an implicit deny. IPv4-mapped IPv6 addresses (rules and queries) are IPv4.
@@ -34,8 +34,18 @@
 
 namespace socks5::policy {
 
-enum class Command : std::uint8_t { kConnect = 1, kBind = 2, kUdp = 4 };
-const char* CommandName(Command command);  // "connect", "bind", "udp"
+// A RESOLVE is decided like a CONNECT to its name (the name, then each address it resolved to);
+// a RESOLVE_PTR by the address it asks about. A rule without cmd= covers them as it covers every
+// command; without a rules file they are allowed like the others.
+enum class Command : std::uint8_t {
+  kConnect = 1,
+  kBind = 2,
+  kUdp = 4,
+  kResolve = 8,
+  kResolvePtr = 16,
+};
+// "connect", "bind", "udp", "resolve", "resolve_ptr"
+const char* CommandName(Command command);
 
 struct PortRange {
   std::uint16_t low = 0;

@@ -1,6 +1,9 @@
 #include "protocol/messages.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
+#include <cstring>
 #include <string>
 #include <utility>
 #include <variant>
@@ -39,7 +42,9 @@ std::string ToString(Bytes bytes) { return std::string(bytes.begin(), bytes.end(
 bool IsKnownCommand(std::uint8_t cmd) {
   return cmd == static_cast<std::uint8_t>(Command::kConnect) ||
          cmd == static_cast<std::uint8_t>(Command::kBind) ||
-         cmd == static_cast<std::uint8_t>(Command::kUdpAssociate);
+         cmd == static_cast<std::uint8_t>(Command::kUdpAssociate) ||
+         cmd == static_cast<std::uint8_t>(Command::kResolve) ||
+         cmd == static_cast<std::uint8_t>(Command::kResolvePtr);
 }
 
 // Writes the whole message with `write`, or nothing useful: 0 when it did not fit.
@@ -84,6 +89,10 @@ const char* CommandName(Command c) {
       return "BIND";
     case Command::kUdpAssociate:
       return "UDP_ASSOCIATE";
+    case Command::kResolve:
+      return "RESOLVE";
+    case Command::kResolvePtr:
+      return "RESOLVE_PTR";
   }
   return "UNKNOWN";
 }
@@ -103,11 +112,22 @@ ParseResult<Greeting> ParseGreeting(std::span<const std::uint8_t> in) {
                   r.consumed());
 }
 
-std::uint8_t ChooseMethod(const Greeting& greeting, bool auth_required) {
-  std::uint8_t wanted = auth_required ? kMethodUserPass : kMethodNoAuth;
-  bool offered =
-      std::find(greeting.methods.begin(), greeting.methods.end(), wanted) != greeting.methods.end();
-  return offered ? wanted : kMethodNoAcceptable;
+std::uint8_t ChooseMethod(const Greeting& greeting, AuthPolicy policy) {
+  auto offered = [&](std::uint8_t method) {
+    return std::find(greeting.methods.begin(), greeting.methods.end(), method) !=
+           greeting.methods.end();
+  };
+  switch (policy) {
+    case AuthPolicy::kUsersFile:
+      return offered(kMethodUserPass) ? kMethodUserPass : kMethodNoAcceptable;
+    case AuthPolicy::kNoUsers:
+      if (offered(kMethodNoAuth)) return kMethodNoAuth;
+      return offered(kMethodUserPass) ? kMethodUserPass : kMethodNoAcceptable;
+    case AuthPolicy::kAnyCredentials:
+      if (offered(kMethodUserPass)) return kMethodUserPass;
+      return offered(kMethodNoAuth) ? kMethodNoAuth : kMethodNoAcceptable;
+  }
+  return kMethodNoAcceptable;
 }
 
 std::size_t EncodeGreeting(const Greeting& g, std::span<std::uint8_t> out) {
@@ -242,6 +262,33 @@ std::size_t EncodeRequest(const Request& req, std::span<std::uint8_t> out) {
     w.U8(0x00);  // RSV
     WriteAddress(req.destination, w);
   });
+}
+
+std::optional<Address> PtrQueryAddress(const Address& destination) {
+  Address query;
+  if (const auto* name = std::get_if<std::string>(&destination.host)) {
+    // inet_pton wants a C string; a literal is at most 45 bytes (the parser refused NULs).
+    if (name->size() > 45) return std::nullopt;
+    Ipv4 v4{};
+    Ipv6 v6{};
+    if (inet_pton(AF_INET, name->c_str(), v4.data()) == 1) {
+      query.host = v4;
+    } else if (inet_pton(AF_INET6, name->c_str(), v6.data()) == 1) {
+      query.host = v6;
+    } else {
+      return std::nullopt;
+    }
+  } else {
+    query.host = destination.host;
+  }
+  if (const auto* v6 = std::get_if<Ipv6>(&query.host)) {
+    static constexpr std::uint8_t kMappedPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (std::memcmp(v6->data(), kMappedPrefix, sizeof(kMappedPrefix)) == 0) {
+      query.host = Ipv4{(*v6)[12], (*v6)[13], (*v6)[14], (*v6)[15]};
+    }
+  }
+  query.port = destination.port;
+  return query;
 }
 
 // ---- Replies ----

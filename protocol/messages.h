@@ -23,9 +23,18 @@ inline constexpr std::uint8_t kMethodNoAuth = 0x00;
 inline constexpr std::uint8_t kMethodUserPass = 0x02;
 inline constexpr std::uint8_t kMethodNoAcceptable = 0xFF;
 
-// CMD values (RFC 1928 s.4).
-enum class Command : std::uint8_t { kConnect = 0x01, kBind = 0x02, kUdpAssociate = 0x03 };
-const char* CommandName(Command c);  // "CONNECT", "BIND", "UDP_ASSOCIATE"
+// CMD values (RFC 1928 s.4), and Tor's two extensions (tor's doc/socks-extensions.txt): RESOLVE
+// (F0) asks for the address of DST.ADDR's name, RESOLVE_PTR (F1) for the name of DST.ADDR's
+// address; both are answered with one reply (the answer in BND.ADDR) and a close.
+enum class Command : std::uint8_t {
+  kConnect = 0x01,
+  kBind = 0x02,
+  kUdpAssociate = 0x03,
+  kResolve = 0xF0,
+  kResolvePtr = 0xF1,
+};
+// "CONNECT", "BIND", "UDP_ASSOCIATE", "RESOLVE", "RESOLVE_PTR"
+const char* CommandName(Command c);
 
 // REP values (RFC 1928 s.6).
 enum class Reply : std::uint8_t {
@@ -67,9 +76,16 @@ struct Greeting {
   friend bool operator==(const Greeting&, const Greeting&) = default;
 };
 ParseResult<Greeting> ParseGreeting(std::span<const std::uint8_t> in);
-// Picks the method: user/password when auth is required and offered, no-auth when auth is not
-// required and offered, else kMethodNoAcceptable.
-std::uint8_t ChooseMethod(const Greeting& greeting, bool auth_required);
+// How the server uses RFC 1929.
+enum class AuthPolicy : std::uint8_t {
+  kUsersFile,  // a users file: user/password only (no-auth alone is refused)
+  // No users file: no-auth; user/password (any credentials accepted, the name only recorded)
+  // when the greeting offers it without no-auth, as Tor clients asking for stream isolation do.
+  kNoUsers,
+  kAnyCredentials,  // no users file, --accept_any_credentials: user/password whenever offered
+};
+// Picks the method for `policy` (above), or kMethodNoAcceptable when nothing offered fits.
+std::uint8_t ChooseMethod(const Greeting& greeting, AuthPolicy policy);
 inline constexpr std::size_t kMaxGreetingSize = 2 + 255;
 // For clients/tests; 0 when `out` is too small or there are more than 255 methods.
 std::size_t EncodeGreeting(const Greeting& g, std::span<std::uint8_t> out);
@@ -107,8 +123,10 @@ std::size_t EncodeAuthStatus(bool success, std::span<std::uint8_t> out);
 //   +----+-----+-------+------+----------+----------+
 //   | 1  |  1  | X'00' |  1   | Variable |    2     |
 //   +----+-----+-------+------+----------+----------+
-// Invalid: VER != 5 (close, no reply); CMD not 1..3 (kCommandNotSupported); ATYP not 1/3/4
-// (kAddressTypeNotSupported); domain of length 0 or containing NUL (kGeneralFailure).
+// Invalid: VER != 5 (close, no reply); CMD not 1..3, F0 or F1 (kCommandNotSupported); ATYP not
+// 1/3/4 (kAddressTypeNotSupported); domain of length 0 or containing NUL (kGeneralFailure).
+// RESOLVE (F0) normally carries ATYP 03 and RESOLVE_PTR (F1) ATYP 01 or 04; what else they may
+// carry is the handler's to judge (PtrQueryAddress below). DST.PORT means nothing to either.
 // RSV is not checked (docs/conformance.md C11: accept).
 struct Request {
   Command command = Command::kConnect;
@@ -118,6 +136,11 @@ struct Request {
 ParseResult<Request> ParseRequest(std::span<const std::uint8_t> in);
 inline constexpr std::size_t kMaxRequestSize = 4 + 1 + 255 + 2;
 std::size_t EncodeRequest(const Request& r, std::span<std::uint8_t> out);  // for clients/tests
+
+// The address a RESOLVE_PTR (F1) asks about: DST.ADDR's IPv4 or IPv6 address, or the IP literal
+// a domain DST.ADDR spells ("192.0.2.1", "2001:db8::1"); an IPv4-mapped IPv6 address is its IPv4
+// address. nullopt for a name that is no IP literal (answered kAddressTypeNotSupported).
+std::optional<Address> PtrQueryAddress(const Address& destination);
 
 // ---- Replies (RFC 1928 s.6) ----
 //   +----+-----+-------+------+----------+----------+

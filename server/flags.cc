@@ -37,6 +37,11 @@ ABSL_FLAG(bool, check_config, false,
           "when valid, 1 with the error (FILE:LINE for a file) otherwise. Listens on nothing.");
 ABSL_FLAG(bool, allow_open_proxy, false,
           "Allow listening on a non-loopback address without --users_file (an open proxy).");
+ABSL_FLAG(bool, accept_any_credentials, false,
+          "Without --users_file: select username/password whenever a client offers it (not only "
+          "when it offers nothing else) and accept any credentials, recording the user name for "
+          "the log and the rules' user=, as Tor does for stream isolation. No effect with "
+          "--users_file.");
 ABSL_FLAG(absl::Duration, handshake_timeout, absl::Seconds(10),
           "Time a client has to finish negotiation, authentication and its request.");
 ABSL_FLAG(absl::Duration, connect_timeout, absl::Seconds(10),
@@ -254,6 +259,7 @@ absl::Status BuildProcessFlags(Config& config) {
   config.users_file = absl::GetFlag(FLAGS_users_file);  // both read by LoadPolicyFiles
   config.rules_file = absl::GetFlag(FLAGS_rules_file);
   config.allow_open_proxy = absl::GetFlag(FLAGS_allow_open_proxy);
+  config.accept_any_credentials = absl::GetFlag(FLAGS_accept_any_credentials);
   config.handshake_timeout = absl::GetFlag(FLAGS_handshake_timeout);
   config.connect_timeout = absl::GetFlag(FLAGS_connect_timeout);
   config.idle_timeout = absl::GetFlag(FLAGS_idle_timeout);

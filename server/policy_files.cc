@@ -11,8 +11,9 @@
 namespace socks5::server {
 namespace {
 
-// Rules that can never match as meant: user= names without --users_file (every client is then
-// `-`), or a user the users file does not have. One warning each, naming the first rule; a
+// Rules that can never match as meant: user= names without --users_file (a client is then `-`,
+// or whatever name it sends, unchecked: session/handshake.cc), or a user the users file does not
+// have. One warning each, naming the first rule; a
 // warning, not an error (at start-up, on SIGHUP and with --check_config alike), since a user may
 // be added to the users file later.
 void WarnAboutRuleUsers(const policy::RuleSet& rules, const session::Credentials* users) {
@@ -37,7 +38,8 @@ void WarnAboutRuleUsers(const policy::RuleSet& rules, const session::Credentials
   if (without_users != nullptr) {
     net::LogWarning(
         "%s: user= names authenticated users, but --users_file is not set (%d rules like it; "
-        "without authentication every client is user=-)",
+        "without it a client is user=- unless it sends username/password, which is then "
+        "accepted unchecked, as Tor accepts it: any client can match these rules)",
         without_users->source, without_users_count);
   }
   if (unknown != nullptr) {

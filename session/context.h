@@ -33,6 +33,9 @@ namespace socks5::session {
 // The users and the rules are not here: they are reloadable (session/policy.h, Context::policies).
 struct Settings {
   absl::Duration handshake_timeout = absl::Seconds(10);
+  // Without a users file: choose user/password whenever a client offers it, not only when it
+  // offers nothing else (protocol::AuthPolicy::kAnyCredentials). No effect with a users file.
+  bool accept_any_credentials = false;
   absl::Duration connect_timeout = absl::Seconds(10);
   absl::Duration idle_timeout = absl::Minutes(5);
   std::vector<net::Cidr> deny_destinations;

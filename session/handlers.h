@@ -14,6 +14,9 @@ namespace socks5::session {
 asio::awaitable<void> RunConnect(Session& session, const protocol::Request& request);
 asio::awaitable<void> RunBind(Session& session, const protocol::Request& request);
 asio::awaitable<void> RunUdpAssociate(Session& session, const protocol::Request& request);
+// Tor's RESOLVE (F0) and RESOLVE_PTR (F1): one answer, then a close (session/resolve.cc).
+asio::awaitable<void> RunResolve(Session& session, const protocol::Request& request);
+asio::awaitable<void> RunResolvePtr(Session& session, const protocol::Request& request);
 
 }  // namespace socks5::session
 

@@ -64,7 +64,13 @@ asio::awaitable<std::optional<std::uint8_t>> AsyncNegotiate(Session& session, In
     co_return std::nullopt;
   }
   Consume(in, greeting->consumed);
-  std::uint8_t method = protocol::ChooseMethod(greeting->value, session.users() != nullptr);
+  // RFC 1929 against the users file, or (without one) any credentials, as Tor accepts them.
+  protocol::AuthPolicy policy = protocol::AuthPolicy::kUsersFile;
+  if (session.users() == nullptr) {
+    policy = session.settings().accept_any_credentials ? protocol::AuthPolicy::kAnyCredentials
+                                                       : protocol::AuthPolicy::kNoUsers;
+  }
+  std::uint8_t method = protocol::ChooseMethod(greeting->value, policy);
   std::array<std::uint8_t, 2> out;
   protocol::EncodeMethodSelection(method, out);
   if (!co_await AsyncWriteAll(session.client(), out)) co_return std::nullopt;
@@ -79,6 +85,21 @@ asio::awaitable<bool> AsyncAuthenticate(Session& session, Input& in) {
   auto auth = co_await AsyncReadMessage(session.client(), in, protocol::ParseUserPass);
   if (!auth) co_return false;
   const bool complete = auth->status == ParseStatus::kComplete;
+  if (session.users() == nullptr) {
+    // No users file (protocol::AuthPolicy): any credentials are accepted, as Tor accepts them
+    // for stream isolation; the name is recorded (for the log and the rules' user=), unchecked.
+    std::array<std::uint8_t, 2> out;
+    protocol::EncodeAuthStatus(complete, out);
+    if (!co_await AsyncWriteAll(session.client(), out)) co_return false;
+    if (!complete) {
+      co_await AsyncCloseGracefully(session.client());  // malformed: status 01, as with users
+      co_return false;
+    }
+    session.record().user = net::LogSafe(auth->value.username);
+    session.set_user(auth->value.username);
+    Consume(in, auth->consumed);
+    co_return true;
+  }
   // RFC 1929 guessing throttle (session/admission.h): an address with recent failures waits
   // before its credentials are checked, whatever they are, so an early answer reveals nothing.
   Admission* admission = session.context().admission;

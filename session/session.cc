@@ -114,6 +114,12 @@ asio::awaitable<void> RunSessionOnHeap(std::unique_ptr<Session> owned) {
     case protocol::Command::kUdpAssociate:
       co_await RunUdpAssociate(session, *request);
       break;
+    case protocol::Command::kResolve:
+      co_await RunResolve(session, *request);
+      break;
+    case protocol::Command::kResolvePtr:
+      co_await RunResolvePtr(session, *request);
+      break;
   }
 }
 

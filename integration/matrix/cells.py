@@ -40,3 +40,12 @@ NOT_SUPPORTED = {
     ("Chromium", BIND): "a browser never asks for BIND",
     ("Chromium", UDP): "Chromium does not proxy UDP (QUIC is disabled over SOCKS)",
 }
+
+# The compatibility table (issue 13): protocols and extensions beside plain SOCKS5. A cell with
+# no test is "n/a" (not applicable), not a failure. Each helper adds the clients it tests.
+COMPAT_RESOLVE = "RESOLVE (F0)"
+COMPAT_RESOLVE_PTR = "RESOLVE_PTR (F1)"
+COMPAT_ANY_CREDENTIALS = "user/pass, no users file"
+COMPAT_COLUMNS = ["SOCKS4 CONNECT", "SOCKS4 BIND", "SOCKS4a CONNECT", COMPAT_RESOLVE,
+                  COMPAT_RESOLVE_PTR, COMPAT_ANY_CREDENTIALS, "UDP, DST hint", "not SOCKS (HTTP)"]
+COMPAT_CLIENTS = ["torsocks", "tor-resolve"]

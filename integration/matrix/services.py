@@ -4,7 +4,8 @@
   TCP echo  echoes each connection; records peer ips.
   UDP echo  sends each datagram back to its sender; records (peer ip, data).
   DNS       dnsmasq (namespaced server host) or socks5lib.DnsResponder (loopback fallback),
-            with web.test (A and AAAA), web4.test (A), web6.test (AAAA).
+            with web.test (A and AAAA), web4.test (A), web6.test (AAAA), and the PTR
+            records of PTR_RECORDS.
   FTP       pyftpdlib in a subprocess (ftp_server.py), anonymous, serving FTP_FILE; prints
             each PORT/EPRT it gets and each data connection it opens.
 
@@ -13,6 +14,7 @@ well-known ones (nothing else lives there); on loopback they are port 0 (the ker
 """
 
 import http.server
+import ipaddress
 import os
 import pathlib
 import re
@@ -38,6 +40,9 @@ FTP_FILE = os.urandom(96 * 1024) + b"end of ftp file"
 # name -> (A, AAAA)
 DNS_RECORDS = {"web.test": ("server4", "server6"), "web4.test": ("server4", None),
                "web6.test": (None, "server6")}
+# address -> the name of its PTR record (RESOLVE_PTR cells): addresses nothing uses, so the
+# answer can only have come from these records.
+PTR_RECORDS = {"198.51.100.77": "ptr4.test", "2001:db8:2::77": "ptr6.test"}
 
 
 def _family(host):
@@ -226,6 +231,8 @@ class Dnsmasq(_LineProcess):
                 f"--listen-address={a.server4},{a.server6}"]
         for name, (v4, v6) in records.items():
             argv.append("--host-record=" + ",".join([name] + [x for x in (v4, v6) if x]))
+        for address, name in PTR_RECORDS.items():
+            argv.append(f"--ptr-record={ipaddress.ip_address(address).reverse_pointer},{name}")
         super().__init__(topo.popen("server", argv, stdin=subprocess.DEVNULL,
                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
         self.wait_line(r"started, version")
@@ -248,6 +255,8 @@ class LoopbackDns:
         table = {}
         for name, (v4, v6) in records.items():
             table[name] = {"A": [v4] if v4 else [], "AAAA": [v6] if v6 else []}
+        for address, name in PTR_RECORDS.items():
+            table[ipaddress.ip_address(address).reverse_pointer] = {"PTR": [name + "."]}
         self.responder = socks5lib.DnsResponder(table, topo.addr.server4)
         self.host, self.port = self.responder.host, self.responder.port
 

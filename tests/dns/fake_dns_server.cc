@@ -153,6 +153,38 @@ void FakeDnsServer::AddAddress(const std::string& name, const std::string& ip, s
   records_[absl::AsciiStrToLower(name)].push_back(std::move(record));
 }
 
+std::string FakeDnsServer::ReverseName(const std::string& address) {
+  asio::ip::address ip = asio::ip::make_address(address);
+  std::string name;
+  if (ip.is_v4()) {
+    auto bytes = ip.to_v4().to_bytes();
+    for (auto it = bytes.rbegin(); it != bytes.rend(); ++it) name += std::to_string(*it) + ".";
+    return name + "in-addr.arpa";
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  auto bytes = ip.to_v6().to_bytes();
+  for (auto it = bytes.rbegin(); it != bytes.rend(); ++it) {
+    name += kHex[*it & 0xf];
+    name += '.';
+    name += kHex[*it >> 4];
+    name += '.';
+  }
+  return name + "ip6.arpa";
+}
+
+void FakeDnsServer::AddPtr(const std::string& address, const std::string& target,
+                           std::uint32_t ttl) {
+  DnsRecord record;
+  record.type = kTypePtr;
+  record.ttl = ttl;
+  for (absl::string_view label : absl::StrSplit(target, '.', absl::SkipEmpty())) {
+    record.data.push_back(static_cast<std::uint8_t>(label.size()));
+    record.data.insert(record.data.end(), label.begin(), label.end());
+  }
+  record.data.push_back(0);
+  records_[ReverseName(address)].push_back(std::move(record));
+}
+
 void FakeDnsServer::AddName(const std::string& name) { records_[absl::AsciiStrToLower(name)]; }
 
 void FakeDnsServer::ServFail(const std::string& name) {

@@ -24,6 +24,7 @@ namespace socks5::dns::testing {
 
 inline constexpr std::uint16_t kTypeA = 1;
 inline constexpr std::uint16_t kTypeAaaa = 28;
+inline constexpr std::uint16_t kTypePtr = 12;
 inline constexpr std::uint8_t kRcodeNoError = 0;
 inline constexpr std::uint8_t kRcodeServFail = 2;
 inline constexpr std::uint8_t kRcodeNxDomain = 3;
@@ -39,7 +40,7 @@ struct DnsQuestion {
 struct DnsRecord {
   std::uint16_t type = 0;
   std::uint32_t ttl = 0;
-  std::vector<std::uint8_t> data;  // RDATA: 4 or 16 address bytes
+  std::vector<std::uint8_t> data;  // RDATA: 4 or 16 address bytes, or a PTR's encoded name
 };
 
 // A query's question, or nullopt for anything but a well-formed one-question query.
@@ -65,6 +66,10 @@ class FakeDnsServer {
   // `name` exists and has `ip` (an A or AAAA record by its family) with `ttl` seconds. A name
   // added only with IPv4 addresses answers AAAA with no records (NODATA), and vice versa.
   void AddAddress(const std::string& name, const std::string& ip, std::uint32_t ttl);
+  // `address`'s reverse name (in-addr.arpa / ip6.arpa) has a PTR record for `target`.
+  void AddPtr(const std::string& address, const std::string& target, std::uint32_t ttl = 60);
+  // The reverse name of `address`, as c-ares asks it ("7.2.0.192.in-addr.arpa").
+  static std::string ReverseName(const std::string& address);
   // `name` exists with no addresses at all.
   void AddName(const std::string& name);
   // Queries for `name` get SERVFAIL.

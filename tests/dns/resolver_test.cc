@@ -20,6 +20,7 @@ namespace {
 using ::socks5::dns::testing::FakeDnsServer;
 using ::socks5::dns::testing::kTypeA;
 using ::socks5::dns::testing::kTypeAaaa;
+using ::socks5::dns::testing::kTypePtr;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
@@ -37,6 +38,14 @@ struct Result {
 asio::awaitable<void> AsyncResolveInto(Resolver* resolver, std::string name,
                                        std::optional<std::pair<std::error_code, Addresses>>* out) {
   std::pair<std::error_code, Addresses> answer = co_await resolver->AsyncResolve(std::move(name));
+  *out = std::move(answer);
+}
+
+asio::awaitable<void> AsyncResolvePtrInto(
+    Resolver* resolver, std::string ip,
+    std::optional<std::pair<std::error_code, std::string>>* out) {
+  std::pair<std::error_code, std::string> answer =
+      co_await resolver->AsyncResolvePtr(asio::ip::make_address(ip));
   *out = std::move(answer);
 }
 
@@ -423,6 +432,109 @@ TEST_F(ResolverTest, DestructionCancelsQueriesInFlight) {
   // Run whatever Asio still holds for the released descriptors and timers: those handlers must
   // not touch the destroyed resolver (ASan checks this build).
   io_.poll();
+}
+
+// ---- PTR lookups (RESOLVE_PTR, docs/conformance.md T2) ----
+
+struct PtrResult {
+  std::error_code ec;
+  std::string name;
+};
+
+std::shared_ptr<std::optional<PtrResult>> StartPtr(Resolver& resolver, const std::string& ip) {
+  auto slot = std::make_shared<std::optional<PtrResult>>();
+  resolver.ResolvePtr(asio::ip::make_address(ip), [slot](std::error_code ec, std::string name) {
+    EXPECT_FALSE(slot->has_value()) << "handler ran twice";
+    *slot = PtrResult{ec, std::move(name)};
+  });
+  return slot;
+}
+
+TEST_F(ResolverTest, PtrOfIpv4AndIpv6) {
+  dns_.AddPtr("192.0.2.7", "ptr4.test");
+  dns_.AddPtr("2001:db8::7", "ptr6.test");
+  auto resolver = MakeResolver();
+  auto v4 = StartPtr(*resolver, "192.0.2.7");
+  auto v6 = StartPtr(*resolver, "2001:db8::7");
+  EXPECT_FALSE(v4->has_value()) << "completed inline";
+  ASSERT_TRUE(RunUntil([&] { return v4->has_value() && v6->has_value(); }));
+  EXPECT_FALSE((*v4)->ec) << (*v4)->ec.message();
+  EXPECT_EQ((*v4)->name, "ptr4.test");
+  EXPECT_FALSE((*v6)->ec) << (*v6)->ec.message();
+  EXPECT_EQ((*v6)->name, "ptr6.test");
+  EXPECT_EQ(dns_.queries("7.2.0.192.in-addr.arpa", kTypePtr), 1);
+  EXPECT_EQ(dns_.queries(FakeDnsServer::ReverseName("2001:db8::7"), kTypePtr), 1);
+  EXPECT_EQ(resolver->queries_in_flight(), 0u);
+}
+
+TEST_F(ResolverTest, PtrOfAMappedAddressAsksTheIpv4Name) {
+  dns_.AddPtr("192.0.2.7", "ptr4.test");
+  auto resolver = MakeResolver();
+  auto slot = StartPtr(*resolver, "::ffff:192.0.2.7");
+  ASSERT_TRUE(RunUntil([&] { return slot->has_value(); }));
+  EXPECT_EQ((*slot)->name, "ptr4.test");
+}
+
+TEST_F(ResolverTest, PtrNxDomainIsNotFound) {
+  auto resolver = MakeResolver();
+  auto slot = StartPtr(*resolver, "192.0.2.99");
+  ASSERT_TRUE(RunUntil([&] { return slot->has_value(); }));
+  EXPECT_EQ((*slot)->ec, Errc::kNotFound);
+  EXPECT_EQ((*slot)->name, "");
+}
+
+TEST_F(ResolverTest, PtrSilentServerTimesOutWithinTheTimeout) {
+  dns_.set_silent(true);
+  ResolverOptions options = Options();
+  options.timeout = absl::Milliseconds(300);
+  auto resolver = MakeResolver(options);
+  auto start = std::chrono::steady_clock::now();
+  auto slot = StartPtr(*resolver, "192.0.2.7");
+  ASSERT_TRUE(RunUntil([&] { return slot->has_value(); }));
+  auto elapsed = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ((*slot)->ec, Errc::kTimeout);
+  EXPECT_GE(elapsed, std::chrono::milliseconds(250));
+  EXPECT_LT(elapsed, std::chrono::milliseconds(300 + 500));
+}
+
+TEST_F(ResolverTest, PtrLookupsCountTowardsMaxInFlight) {
+  dns_.set_silent(true);
+  ResolverOptions options = Options();
+  options.max_in_flight = 2;
+  auto resolver = MakeResolver(options);
+  auto first = StartPtr(*resolver, "192.0.2.1");
+  auto name = Start(*resolver, "a.test");
+  auto over_ptr = StartPtr(*resolver, "192.0.2.2");
+  auto over_name = Start(*resolver, "b.test");
+  EXPECT_EQ(resolver->queries_in_flight(), 2u);
+  ASSERT_TRUE(RunUntil([&] { return over_ptr->has_value() && over_name->has_value(); }));
+  EXPECT_EQ((*over_ptr)->ec, Errc::kBusy);
+  EXPECT_EQ((*over_name)->ec, Errc::kBusy);
+  EXPECT_FALSE(first->has_value());
+  EXPECT_FALSE(name->has_value());
+}
+
+TEST_F(ResolverTest, DestructionCancelsPtrQueriesInFlight) {
+  dns_.set_silent(true);
+  auto resolver = MakeResolver();
+  auto slot = StartPtr(*resolver, "192.0.2.7");
+  ASSERT_TRUE(RunUntil([&] { return dns_.queries("7.2.0.192.in-addr.arpa", kTypePtr) >= 1; }));
+  resolver.reset();
+  EXPECT_FALSE(slot->has_value()) << "completed inline";
+  ASSERT_TRUE(RunUntil([&] { return slot->has_value(); }));
+  EXPECT_EQ((*slot)->ec, Errc::kCancelled);
+  io_.poll();
+}
+
+TEST_F(ResolverTest, AsyncResolvePtr) {
+  dns_.AddPtr("198.51.100.77", "ptr4.test");
+  auto resolver = MakeResolver();
+  std::optional<std::pair<std::error_code, std::string>> result;
+  asio::co_spawn(io_, AsyncResolvePtrInto(resolver.get(), "198.51.100.77", &result),
+                 ExpectNoException);
+  ASSERT_TRUE(RunUntil([&] { return result.has_value(); }));
+  EXPECT_FALSE(result->first);
+  EXPECT_EQ(result->second, "ptr4.test");
 }
 
 TEST_F(ResolverTest, DestructionBeforeTheLoopEverRan) {

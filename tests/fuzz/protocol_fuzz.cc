@@ -53,8 +53,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     CheckReencodes([&](std::span<std::uint8_t> out) { return p::EncodeGreeting(r.value, out); },
                    message);
     CheckPrefixesNeedMore(p::ParseGreeting, message);
-    p::ChooseMethod(r.value, true);
-    p::ChooseMethod(r.value, false);
+    p::ChooseMethod(r.value, p::AuthPolicy::kUsersFile);
+    p::ChooseMethod(r.value, p::AuthPolicy::kNoUsers);
+    p::ChooseMethod(r.value, p::AuthPolicy::kAnyCredentials);
   }
 
   if (auto r = p::ParseUserPass(in); r.status == ParseStatus::kComplete) {
@@ -75,6 +76,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     CheckPrefixesNeedMore(p::ParseRequest, message);
     Check(!r.value.destination.ToString().empty());
     r.value.destination.is_unspecified_ip();
+    p::PtrQueryAddress(r.value.destination);
   }
 
   if (auto r = p::ParseReply(in); r.status == ParseStatus::kComplete) {

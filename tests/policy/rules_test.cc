@@ -88,9 +88,17 @@ TEST(ParseRulesTest, Errors) {
        "rules:1: bad port or port range in port=: '+80' (expected N or LO-HI, 0-65535, LO not "
        "above HI)"},
       {"allow cmd=CONNECT",
-       "rules:1: unknown command in cmd=: 'CONNECT' (expected connect, bind or udp)"},
+       "rules:1: unknown command in cmd=: 'CONNECT' (expected connect, bind, udp, resolve or "
+       "resolve_ptr)"},
       {"allow cmd=associate",
-       "rules:1: unknown command in cmd=: 'associate' (expected connect, bind or udp)"},
+       "rules:1: unknown command in cmd=: 'associate' (expected connect, bind, udp, resolve or "
+       "resolve_ptr)"},
+      {"allow cmd=RESOLVE",
+       "rules:1: unknown command in cmd=: 'RESOLVE' (expected connect, bind, udp, resolve or "
+       "resolve_ptr)"},
+      {"allow cmd=resolve-ptr",
+       "rules:1: unknown command in cmd=: 'resolve-ptr' (expected connect, bind, udp, resolve or "
+       "resolve_ptr)"},
       {"allow egress=1.2.3.4,5.6.7.8",
        "rules:1: egress= has two IPv4 addresses (at most one per address family)"},
       {"allow egress=1.2.3.4,::ffff:5.6.7.8",
@@ -344,6 +352,47 @@ TEST(RuleSetTest, FirstMatchWins) {
     EXPECT_EQ(d.allow, c.allow) << c.rules;
     EXPECT_EQ(d.source(), c.rule) << c.rules;
   }
+}
+
+// cmd=resolve (F0) and cmd=resolve_ptr (F1): their own bits; a rule without cmd= covers them.
+TEST(RuleSetTest, ResolveCommands) {
+  struct Case {
+    const char* rules;
+    Command command;
+    bool allow;
+    const char* rule;
+  };
+  const Case cases[] = {
+      {"allow cmd=resolve", Command::kResolve, true, "rules:1"},
+      {"allow cmd=resolve", Command::kResolvePtr, false, "default"},
+      {"allow cmd=resolve", Command::kConnect, false, "default"},
+      {"allow cmd=resolve_ptr", Command::kResolvePtr, true, "rules:1"},
+      {"allow cmd=resolve_ptr", Command::kResolve, false, "default"},
+      {"allow cmd=connect", Command::kResolve, false, "default"},
+      {"allow cmd=connect,resolve,resolve_ptr", Command::kResolvePtr, true, "rules:1"},
+      {"allow", Command::kResolve, true, "rules:1"},  // no cmd=: every command
+      {"allow", Command::kResolvePtr, true, "rules:1"},
+      {"deny cmd=resolve\nallow", Command::kResolve, false, "rules:1"},
+      {"deny cmd=resolve\nallow", Command::kResolvePtr, true, "rules:2"},
+      {"deny to=.internal.test\nallow", Command::kResolve, false, "rules:1"},  // by the name
+      {"deny to=10.0.0.0/8\nallow", Command::kResolvePtr, false, "rules:1"},   // by the address
+  };
+  for (const Case& c : cases) {
+    RuleSet set = MustParse(c.rules);
+    Query q{Ip("127.0.0.1"), std::nullopt, c.command, std::nullopt, Ip("10.0.0.1"), 0};
+    if (c.command == Command::kResolve) q.name = "db.internal.test";
+    Decision d = set.Decide(q);
+    EXPECT_EQ(d.allow, c.allow) << c.rules << " " << CommandName(c.command);
+    EXPECT_EQ(d.source(), c.rule) << c.rules << " " << CommandName(c.command);
+  }
+  EXPECT_STREQ(CommandName(Command::kResolve), "resolve");
+  EXPECT_STREQ(CommandName(Command::kResolvePtr), "resolve_ptr");
+  // Before the lookup: a name a resolve rule could allow passes, one no rule allows does not.
+  RuleSet set = MustParse("allow cmd=resolve to=.test\nallow cmd=connect");
+  Query q{Ip("127.0.0.1"), std::nullopt, Command::kResolve, "a.test", std::nullopt, 0};
+  EXPECT_TRUE(set.CouldAllow(q).allow);
+  q.name = "a.example";
+  EXPECT_FALSE(set.CouldAllow(q).allow);
 }
 
 // Before resolving: refuse a name no rule could allow; let through one that some address may.

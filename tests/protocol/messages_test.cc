@@ -92,29 +92,45 @@ TEST(GreetingTest, EncodeRefusesMoreThan255Methods) {
 
 struct ChooseMethodCase {
   std::vector<std::uint8_t> offered;
-  bool auth_required;
+  AuthPolicy policy;
   std::uint8_t chosen;
 };
 
 TEST(ChooseMethodTest, Table) {
+  constexpr auto kUsers = AuthPolicy::kUsersFile;
+  constexpr auto kNoUsers = AuthPolicy::kNoUsers;
+  constexpr auto kAny = AuthPolicy::kAnyCredentials;
   const ChooseMethodCase cases[] = {
-      {{0x00}, false, kMethodNoAuth},             // A1
-      {{0x00, 0x02}, true, kMethodUserPass},      // A2
-      {{0x02, 0x00}, true, kMethodUserPass},      // order does not matter
-      {{0x00, 0x02}, false, kMethodNoAuth},       // no auth wanted: no-auth even if both offered
-      {{0x80}, false, kMethodNoAcceptable},       // A3
-      {{0x80}, true, kMethodNoAcceptable},        // A3
-      {{}, false, kMethodNoAcceptable},           // A4
-      {{}, true, kMethodNoAcceptable},            // A4
-      {{0x00}, true, kMethodNoAcceptable},        // A9: no-auth offered, users file configured
-      {{0x00, 0x01}, true, kMethodNoAcceptable},  // GSSAPI is not supported
-      {{0x02}, false, kMethodNoAcceptable},       // auth not configured: nothing to check against
-      {{0xff}, false, kMethodNoAcceptable},
+      {{0x00}, kNoUsers, kMethodNoAuth},            // A1
+      {{0x00, 0x02}, kUsers, kMethodUserPass},      // A2
+      {{0x02, 0x00}, kUsers, kMethodUserPass},      // order does not matter
+      {{0x00, 0x02}, kNoUsers, kMethodNoAuth},      // no users: no-auth even if both offered
+      {{0x02, 0x00}, kNoUsers, kMethodNoAuth},      // ... in either order
+      {{0x80}, kNoUsers, kMethodNoAcceptable},      // A3
+      {{0x80}, kUsers, kMethodNoAcceptable},        // A3
+      {{0x80}, kAny, kMethodNoAcceptable},          // A3
+      {{}, kNoUsers, kMethodNoAcceptable},          // A4
+      {{}, kUsers, kMethodNoAcceptable},            // A4
+      {{}, kAny, kMethodNoAcceptable},              // A4
+      {{0x00}, kUsers, kMethodNoAcceptable},        // A9: no-auth offered, users file configured
+      {{0x00, 0x01}, kUsers, kMethodNoAcceptable},  // GSSAPI is not supported
+      {{0x01}, kNoUsers, kMethodNoAcceptable},      // GSSAPI alone
+      {{0xff}, kNoUsers, kMethodNoAcceptable},
+      // Method 02 without a users file (Tor clients, torsocks -i): any credentials.
+      {{0x02}, kNoUsers, kMethodUserPass},        // the only method offered
+      {{0x02, 0x02}, kNoUsers, kMethodUserPass},  // offered twice, still the only one
+      {{0x01, 0x02}, kNoUsers, kMethodUserPass},  // beside one we do not speak
+      {{0x02}, kAny, kMethodUserPass},
+      {{0x00, 0x02}, kAny, kMethodUserPass},  // --accept_any_credentials: 02 first
+      {{0x02, 0x00}, kAny, kMethodUserPass},
+      {{0x00}, kAny, kMethodNoAuth},  // no 02 offered: no-auth as usual
+      {{0x00, 0x80}, kAny, kMethodNoAuth},
+      {{0x02}, kUsers, kMethodUserPass},  // a users file: nothing changes
   };
   for (const auto& c : cases) {
-    EXPECT_EQ(ChooseMethod(Greeting{c.offered}, c.auth_required), c.chosen)
-        << "offered " << ::testing::PrintToString(c.offered) << " auth_required "
-        << c.auth_required;
+    EXPECT_EQ(ChooseMethod(Greeting{c.offered}, c.policy), c.chosen)
+        << "offered " << ::testing::PrintToString(c.offered) << " policy "
+        << static_cast<int>(c.policy);
   }
 }
 
@@ -304,6 +320,24 @@ const RequestCase kRequestCases[] = {
     {"C10_NulInDomain", "05 01 00 03 0c " + HexOf("example.com") + "00 00 50",
      Rejected{Reply::kGeneralFailure, 17}},
     {"C10_NulFirstInDomain", "05 01 00 03 03 00 61 62 00 50", Rejected{Reply::kGeneralFailure, 8}},
+    // Tor's extensions (tor's doc/socks-extensions.txt; docs/conformance.md T).
+    {"T1_ResolveName", "05 f0 00 03 08 " + HexOf("web.test") + " 00 00",
+     Request{Command::kResolve, Domain("web.test", 0)}},
+    {"T1_ResolveNamePort80", "05 f0 00 03 0b " + HexOf("example.com") + " 00 50",
+     Request{Command::kResolve, Domain("example.com", 80)}},
+    {"T1_ResolveIPv4Literal", "05 f0 00 01 c0 00 02 01 00 00",
+     Request{Command::kResolve, V4(192, 0, 2, 1, 0)}},
+    {"T2_ResolvePtrIPv4", "05 f1 00 01 c6 33 64 02 00 00",
+     Request{Command::kResolvePtr, V4(198, 51, 100, 2, 0)}},
+    {"T2_ResolvePtrIPv6", "05 f1 00 04 " + kV6Bytes + " 00 00",
+     Request{Command::kResolvePtr, V6(kV6Bytes, 0)}},
+    {"T2_ResolvePtrLiteralAsName", "05 f1 00 03 09 " + HexOf("192.0.2.1") + " 00 00",
+     Request{Command::kResolvePtr, Domain("192.0.2.1", 0)}},
+    {"T_ResolveBadAtyp", "05 f0 00 05", Rejected{Reply::kAddressTypeNotSupported, 4}},
+    {"T_ResolveNulInName", "05 f0 00 03 02 61 00 00 00", Rejected{Reply::kGeneralFailure, 7}},
+    {"T_CommandF2", "05 f2 00 03 01 61 00 00", Rejected{Reply::kCommandNotSupported, 2}},
+    {"T_CommandEF", "05 ef 00 03 01 61 00 00", Rejected{Reply::kCommandNotSupported, 2}},
+    {"T_ResolvePortMissing", "05 f0 00 03 01 61 00"},
     // Validation order: VER before CMD before ATYP.
     {"BadVersionWinsOverBadCommand", "04 09 00 09", Rejected{std::nullopt, 1}},
     {"BadCommandWinsOverBadAtyp", "05 09 00 09", Rejected{Reply::kCommandNotSupported, 2}},
@@ -329,7 +363,8 @@ INSTANTIATE_TEST_SUITE_P(Requests, RequestEncodeTest,
                          ::testing::ValuesIn(EncodableCases(kRequestCases)), CaseName<Request>);
 
 TEST(RequestTest, RoundTripsEveryCommandAndAddressType) {
-  const Command commands[] = {Command::kConnect, Command::kBind, Command::kUdpAssociate};
+  const Command commands[] = {Command::kConnect, Command::kBind, Command::kUdpAssociate,
+                              Command::kResolve, Command::kResolvePtr};
   const Address addresses[] = {V4(192, 0, 2, 1, 1), V6(kV6Bytes, 2), Domain("a.example", 3),
                                Domain(k255, 4)};
   for (Command command : commands) {
@@ -362,6 +397,42 @@ TEST(CommandNameTest, NamesTheAccessLogUses) {
   EXPECT_STREQ(CommandName(Command::kConnect), "CONNECT");
   EXPECT_STREQ(CommandName(Command::kBind), "BIND");
   EXPECT_STREQ(CommandName(Command::kUdpAssociate), "UDP_ASSOCIATE");
+  EXPECT_STREQ(CommandName(Command::kResolve), "RESOLVE");
+  EXPECT_STREQ(CommandName(Command::kResolvePtr), "RESOLVE_PTR");
+}
+
+TEST(PtrQueryAddressTest, Table) {
+  struct Case {
+    Address destination;
+    std::optional<Address> query;
+  };
+  const Case cases[] = {
+      {V4(198, 51, 100, 2, 0), V4(198, 51, 100, 2, 0)},
+      {V6(kV6Bytes, 0), V6(kV6Bytes, 0)},
+      {V6("00000000000000000000ffffc6336402", 7), V4(198, 51, 100, 2, 7)},  // mapped: IPv4
+      {Domain("192.0.2.1", 0), V4(192, 0, 2, 1, 0)},  // a literal spelled as a name
+      {Domain("2001:db8::1", 0), V6(kV6Bytes, 0)},
+      {Domain("::ffff:198.51.100.2", 0), V4(198, 51, 100, 2, 0)},
+      {Domain("web.test", 0), std::nullopt},  // no address to look up
+      {Domain("192.0.2.1.", 0), std::nullopt},
+      {Domain("192.0.2", 0), std::nullopt},
+      {Domain(" 192.0.2.1", 0), std::nullopt},
+      {Domain("[2001:db8::1]", 0), std::nullopt},
+      {Domain(std::string(46, '1'), 0), std::nullopt},
+      {Domain(k255, 0), std::nullopt},
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(PtrQueryAddress(c.destination), c.query) << c.destination.ToString();
+  }
+}
+
+// A RESOLVE_PTR answer: the name in BND.ADDR (ATYP 03), port 0 (docs/conformance.md T2).
+TEST(ReplyTest, ResolvePtrAnswerIsADomainAddress) {
+  CheckEncoder(
+      [](std::span<std::uint8_t> out) {
+        return EncodeReply(Reply::kSucceeded, Domain("ptr4.test", 0), out);
+      },
+      Hex("05 00 00 03 09 " + HexOf("ptr4.test") + " 00 00"));
 }
 
 // ---- Replies ----

@@ -156,6 +156,58 @@ TEST_F(HandshakeTest, UsernamePasswordAccepted) {
   EXPECT_TRUE(session_->early_data().empty());
 }
 
+// Without a users file (issue 13, docs/conformance.md T4): 02 offered alone is selected and any
+// credentials pass, the name recorded (escaped for the log) for the rules and the user cap.
+TEST_F(HandshakeTest, UserPassOnlyWithoutUsersAcceptsAnyCredentials) {
+  Start();
+  Send({0x05, 0x01, 0x02});
+  EXPECT_EQ(Receive(2), (Bytes{0x05, 0x02}));
+  Send({0x01, 4, 't', 'o', 'r', 0x01, 1, '0'});
+  EXPECT_EQ(Receive(2), (Bytes{0x01, 0x00}));
+  Send(ConnectRequest());
+  Finish();
+  ASSERT_TRUE(request_.has_value());
+  EXPECT_EQ(session_->record().user, "tor\\x01");
+  ASSERT_TRUE(session_->user().has_value());
+  EXPECT_EQ(*session_->user(), std::string("tor\x01"));
+  EXPECT_FALSE(session_->record().user_rejected);
+}
+
+TEST_F(HandshakeTest, WithoutUsersNoAuthIsPreferredUnlessAcceptAnyCredentials) {
+  Start();
+  Send({0x05, 0x02, 0x02, 0x00});
+  EXPECT_EQ(Receive(2), (Bytes{0x05, 0x00}));
+  Send(ConnectRequest());
+  Finish();
+  ASSERT_TRUE(request_.has_value());
+  EXPECT_FALSE(session_->user().has_value());
+}
+
+TEST_F(HandshakeTest, AcceptAnyCredentialsSelectsUserPassWhenOffered) {
+  settings_.accept_any_credentials = true;
+  Start();
+  Send({0x05, 0x02, 0x00, 0x02});
+  EXPECT_EQ(Receive(2), (Bytes{0x05, 0x02}));
+  Send({0x01, 1, 'u', 1, 'p'});
+  EXPECT_EQ(Receive(2), (Bytes{0x01, 0x00}));
+  Send(ConnectRequest());
+  Finish();
+  ASSERT_TRUE(request_.has_value());
+  EXPECT_EQ(session_->record().user, "u");
+}
+
+TEST_F(HandshakeTest, MalformedCredentialsWithoutUsersAreRefused) {
+  Start();
+  Send({0x05, 0x01, 0x02});
+  EXPECT_EQ(Receive(2), (Bytes{0x05, 0x02}));
+  Send({0x01, 0, 1, 'p'});  // ULEN 0 (docs/conformance.md B4)
+  EXPECT_EQ(Receive(2), (Bytes{0x01, 0x01}));
+  EXPECT_TRUE(ClosedByServer());
+  Finish();
+  EXPECT_FALSE(request_.has_value());
+  EXPECT_FALSE(session_->user().has_value());
+}
+
 class NoOne : public Credentials {
  public:
   bool Check(absl::string_view, absl::string_view) const override { return false; }
