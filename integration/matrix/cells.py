@@ -40,3 +40,10 @@ NOT_SUPPORTED = {
     ("Chromium", BIND): "a browser never asks for BIND",
     ("Chromium", UDP): "Chromium does not proxy UDP (QUIC is disabled over SOCKS)",
 }
+
+# The second table (issue 13): clients that speak something besides plain RFC 1928, and
+# what socks5d does for them. A cell with no test here is "n/a" (not applicable), not a failure.
+COMPAT_COLUMNS = ["SOCKS4 CONNECT", "SOCKS4 BIND", "SOCKS4a CONNECT", "RESOLVE (F0)",
+                  "RESOLVE_PTR (F1)", "user/pass, no users file", "UDP, DST hint",
+                  "not SOCKS (HTTP)"]
+COMPAT_CLIENTS = ["v2ray", "wget2"]
