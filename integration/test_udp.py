@@ -106,18 +106,20 @@ def test_f1_relay_port_range_exhausted_answers_general_failure(socks5d):
 # --- F2, F3: who may send -----------------------------------------------------------------
 
 
-def test_f2_named_port_accepts_only_that_source(socks5d, target):
+def test_f2_named_port_locks_for_good_when_it_sends_first(socks5d, target):
     server = socks5d()
     with Association(server, dst="self") as a:
         other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         other.bind(("127.0.0.1", 0))
-        a.send("127.0.0.1", target.port, b"wrong port", sock=other)
         a.send("127.0.0.1", target.port, b"named port")
-        data, _ = target.recv()
-        assert data == b"named port"
+        assert target.recv()[0] == b"named port"
+        a.send("127.0.0.1", target.port, b"wrong port", sock=other)
+        a.send("127.0.0.1", target.port, b"named again")
+        assert target.recv()[0] == b"named again"
         other.close()
     fields = access_fields(server)
-    assert fields["drop_wrong_port"] == 1 and fields["dgrams_up"] == 1
+    assert fields["drop_wrong_port"] == 1 and fields["dgrams_up"] == 2
+    assert not any("dst_hint=" in line for line in server.lines)
 
 
 def test_f2_unspecified_address_with_port_names_the_port(socks5d, target):
@@ -125,11 +127,76 @@ def test_f2_unspecified_address_with_port_names_the_port(socks5d, target):
     with Association(server, dst="self-port") as a:
         other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         other.bind(("127.0.0.1", 0))
-        a.send("127.0.0.1", target.port, b"wrong port", sock=other)
         a.send("127.0.0.1", target.port, b"named port")
+        a.send("127.0.0.1", target.port, b"wrong port", sock=other)
+        a.send("127.0.0.1", target.port, b"named again")
         assert target.recv()[0] == b"named port"
+        assert target.recv()[0] == b"named again"
         other.close()
     assert access_fields(server)["drop_wrong_port"] == 1
+
+
+# --- F14: DST as a hint (v2ray, Xray) -------------------------------------------------------
+
+
+def test_f14_target_in_dst_on_clients_own_address_is_served(socks5d, echo):
+    """v2ray puts the target in DST: `05 03 00 01 7f 00 00 01 <echo port>`, the echo being on
+    the client's own address. The client sends from its own socket's port: relayed both ways."""
+    server = socks5d()
+    with Association(server, dst=("127.0.0.1", echo.port)) as a:
+        assert a.local[1] != echo.port
+        for payload in (b"one", b"two"):
+            a.send("127.0.0.1", echo.port, payload)
+            assert a.recv() == (0, "127.0.0.1", echo.port, payload)
+    fields = access_fields(server)
+    assert fields["dgrams_up"] == 2 and fields["dgrams_down"] == 2, fields
+    assert fields["drop_wrong_port"] == 0, fields
+    assert any("cmd=UDP_ASSOCIATE" in line and " dst_hint=unused" in line
+               for line in server.lines)
+
+
+def test_f14_named_endpoint_sending_later_takes_over(socks5d, target):
+    """The request names the client socket's endpoint but the first datagram comes from another
+    port of the client's IP: relayed (locked onto). When the named endpoint then sends, it takes
+    the association over; the first port is dropped from then on."""
+    server = socks5d()
+    with Association(server, dst="self") as a:
+        other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        other.bind(("127.0.0.1", 0))
+        other.settimeout(deadline(5))
+        a.send("127.0.0.1", target.port, b"other first", sock=other)
+        data, source = target.recv()
+        assert data == b"other first"
+        target.sendto(b"to other", source)
+        assert parse_udp_datagram(other.recv(65536))[3] == b"to other"
+        a.send("127.0.0.1", target.port, b"named later")
+        assert target.recv()[0] == b"named later"
+        target.sendto(b"to named", source)
+        assert a.recv()[3] == b"to named"
+        a.send("127.0.0.1", target.port, b"other again", sock=other)
+        a.send("127.0.0.1", target.port, b"named again")
+        assert target.recv()[0] == b"named again"
+        other.close()
+    fields = access_fields(server)
+    assert fields["dgrams_up"] == 3 and fields["drop_wrong_port"] == 1, fields
+
+
+def test_f14_hint_never_admits_a_foreign_address(socks5d, target):
+    """The hint names 127.0.0.1:<port>; a datagram from 127.0.0.2 on any port is still dropped
+    and locks nothing, whether it comes before or after the client's."""
+    server = socks5d()
+    with Association(server, dst=("127.0.0.1", target.port)) as a:
+        foreign = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        foreign.bind(("127.0.0.2", 0))
+        a.send("127.0.0.1", target.port, b"foreign first", sock=foreign)
+        a.send("127.0.0.1", target.port, b"client")
+        assert target.recv()[0] == b"client"
+        a.send("127.0.0.1", target.port, b"foreign again", sock=foreign)
+        a.send("127.0.0.1", target.port, b"client again")
+        assert target.recv()[0] == b"client again"
+        foreign.close()
+    fields = access_fields(server)
+    assert fields["drop_foreign"] == 2 and fields["dgrams_up"] == 2, fields
 
 
 def test_f2_all_zero_request_locks_onto_first_source_port(socks5d, target):

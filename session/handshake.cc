@@ -3,11 +3,15 @@
 #include <array>
 #include <memory>
 #include <span>
+#include <string>
+#include <string_view>
 
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "net/address.h"
 #include "net/async.h"
 #include "net/log.h"
+#include "protocol/sniff.h"
 #include "session/replies.h"
 #include "session/verifier.h"
 
@@ -38,6 +42,45 @@ AsyncReadMessage(asio::ip::tcp::socket& socket, Input& in, Parse parse) {
   }
 }
 
+// A connection that is not SOCKS5 (docs/conformance.md A5, A12, A13): waits for no more bytes than
+// the classifier needs (at most protocol::kMaxSniffBytes, under the handshake deadline), records
+// what arrived (proto=, first= for the unknown), answers HTTP with a 400 that names the SOCKS5 URL
+// to configure, and closes. What else an HTTP client sent is drained by the graceful close
+// (bounded), never buffered.
+asio::awaitable<void> AsyncNotSocks(Session& session, Input& in) {
+  AccessRecord& record = session.record();
+  // Until the first bytes decide (or the deadline closes the socket): unknown, by its first byte.
+  record.proto = protocol::SniffedName(protocol::Sniffed::kUnknown);
+  record.fields().first_byte = in.front();
+  auto sniffed = co_await AsyncReadMessage(session.client(), in, protocol::Sniff);
+  if (!sniffed) co_return;  // gone before it said what it is
+  record.proto = protocol::SniffedName(sniffed->value);
+  if (sniffed->value != protocol::Sniffed::kUnknown) record.fields().first_byte.reset();
+  if (sniffed->value == protocol::Sniffed::kHttp) {
+    std::error_code ec;
+    const asio::ip::tcp::endpoint local = session.client().local_endpoint(ec);
+    if (ec) co_return;
+    const std::string response = protocol::HttpNotSocksResponse(net::EndpointText(local));
+    const auto* bytes = reinterpret_cast<const std::uint8_t*>(response.data());
+    if (!co_await AsyncWriteAll(session.client(), std::span(bytes, response.size()))) co_return;
+  }
+  co_await AsyncCloseGracefully(session.client());
+}
+
+// "0x00" .. "0xff", lower case like every hex field of the access line: its cmd= for a command byte
+// socks5d does not know. Static strings, as AccessRecord::command must be.
+const char* UnknownCommandName(std::uint8_t byte) {
+  static constexpr auto kNames = [] {
+    constexpr std::string_view kDigits = "0123456789abcdef";
+    std::array<std::array<char, 5>, 256> names{};
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      names[i] = {'0', 'x', kDigits[i >> 4], kDigits[i & 0xf], '\0'};
+    }
+    return names;
+  }();
+  return kNames[byte].data();
+}
+
 void Consume(Input& in, std::size_t n) {
   in.erase(in.begin(), in.begin() + static_cast<std::ptrdiff_t>(n));
 }
@@ -59,8 +102,7 @@ asio::awaitable<std::optional<std::uint8_t>> AsyncNegotiate(Session& session, In
   auto greeting = co_await AsyncReadMessage(session.client(), in, protocol::ParseGreeting);
   if (!greeting) co_return std::nullopt;
   if (greeting->status == ParseStatus::kInvalid) {
-    // Not SOCKS5 (e.g. SOCKS4): close without answering (docs/conformance.md A5).
-    co_await AsyncCloseGracefully(session.client());
+    co_await AsyncNotSocks(session, in);  // VER is not 5
     co_return std::nullopt;
   }
   Consume(in, greeting->consumed);
@@ -163,6 +205,14 @@ asio::awaitable<std::optional<protocol::Request>> AsyncReadRequest(Session& sess
     // Name the command in the access log when it was valid and something later was not.
     if (in.size() >= 2 && in[1] >= 1 && in[1] <= 3) {
       record.command = protocol::CommandName(static_cast<protocol::Command>(in[1]));
+    } else if (in.size() >= 2 && request->reply == protocol::Reply::kCommandNotSupported) {
+      // An unknown command (docs/conformance.md C8): its byte, and the target when the bytes
+      // already here hold it (answered at once all the same, as before: no waiting for it).
+      record.command = UnknownCommandName(in[1]);
+      if (in.size() > 3) {
+        auto address = protocol::ParseAddress(std::span<const std::uint8_t>(in).subspan(3));
+        if (address.status == ParseStatus::kComplete) record.target = address.value.ToString();
+      }
     }
     if (request->reply) {
       co_await AsyncFailAndClose(session, *request->reply);

@@ -225,6 +225,8 @@ std::string Association::LogFields() const {
                             s.abandoned_too_big + s.abandoned_too_many;
   absl::StrAppend(&out, " frags=", s.fragments_held, " reassembled=", s.reassembled,
                   " frag_abandoned=", abandoned, " frag_timeout=", s.abandoned_timeout);
+  // The request named an endpoint the datagrams did not come from (F14): say so.
+  if (client_.hint_missed()) absl::StrAppend(&out, " dst_hint=unused");
   return out;
 }
 

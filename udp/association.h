@@ -123,7 +123,8 @@ class Association {
   std::size_t held_bytes() const;
   std::size_t charged_bytes() const { return charge_.bytes(); }
   // Access-log fields: " dgrams_up=N dgrams_down=N drop_foreign=N ... frags=N reassembled=N
-  // frag_abandoned=N".
+  // frag_abandoned=N", and " dst_hint=unused" when the request named an endpoint the client's
+  // datagrams did not come from.
   std::string LogFields() const;
 
  private:

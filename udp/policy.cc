@@ -23,21 +23,31 @@ ClientAdmission::ClientAdmission(const IpAddress& control_peer, const protocol::
     : client_ip_(control_peer) {
   if (requested.port == 0) return;
   std::optional<IpAddress> named = IpAddress::FromAddress(requested);
-  if (!named || named->is_unspecified() || *named == control_peer) port_ = requested.port;
+  if (!named || named->is_unspecified() || *named == control_peer) named_port_ = requested.port;
 }
 
 Admission ClientAdmission::Admit(const Endpoint& source) {
-  if (source.ip != client_ip_) return Admission::kDropForeignIp;
-  if (!port_) {
+  if (source.ip != client_ip_) return Admission::kDropForeignIp;  // absolute (s.7)
+  if (port_ && (fixed_ || source.port == *port_)) {
+    return source.port == *port_ ? Admission::kAccept : Admission::kDropWrongPort;
+  }
+  if (named_port_ && source.port == *named_port_) {
+    // The endpoint the request named: it wins over a port locked before it sent, for good.
     port_ = source.port;
+    fixed_ = true;
     return Admission::kAccept;
   }
-  return source.port == *port_ ? Admission::kAccept : Admission::kDropWrongPort;
+  if (port_) return Admission::kDropWrongPort;  // locked onto another port already
+  // The first datagram from the client's IP: its port, until the named endpoint (if any) sends.
+  port_ = source.port;
+  fixed_ = !named_port_;
+  return Admission::kAccept;
 }
 
 std::optional<Endpoint> ClientAdmission::client() const {
-  if (!port_) return std::nullopt;
-  return Endpoint{client_ip_, *port_};
+  if (port_) return Endpoint{client_ip_, *port_};
+  if (named_port_) return Endpoint{client_ip_, *named_port_};
+  return std::nullopt;
 }
 
 absl::StatusOr<ReplyPolicy> ParseReplyPolicy(absl::string_view text) {

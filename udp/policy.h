@@ -22,25 +22,36 @@ const char* AdmissionName(Admission a);  // "accept", "foreign_ip", "wrong_port"
 // Datagrams arriving on the client-facing socket. RFC 1928 s.7: the relay "MUST drop any
 // datagrams arriving from any source IP address other than the one recorded for the association".
 // The recorded IP is always the control connection's peer (F3): the DST.ADDR of the UDP ASSOCIATE
-// request does not replace it. The port:
-//  - the request named a port, and its address is unspecified (0.0.0.0 or ::), a domain, or the
-//    control peer's IP: only that port is accepted (F2);
+// request does not replace it, and a datagram from any other IP is dropped, whatever came before.
+// The port (docs/conformance.md F2, F14):
 //  - the request named port 0, or an IP other than the control peer's (a NAT rewrote the client's
 //    address, so its port is no better): the first datagram from the client's IP locks the port
-//    and later ones must come from it.
+//    and later ones must come from it;
+//  - the request named a port, and its address is unspecified (0.0.0.0 or ::), a domain, or the
+//    control peer's IP: a hint, where the client says it will send from (RFC 1928 s.6 lets the
+//    server use it to limit access, it does not oblige it to drop everything). A datagram from
+//    that exact endpoint locks the port for good. Until one does, the first datagram from another
+//    port of the client's IP locks onto its port (v2ray and Xray name the target there, which may
+//    be on the client's own address); if the named endpoint sends later it still takes the
+//    association over, so a client that named its endpoint keeps it against a neighbour that
+//    sent first; the earlier port is dropped from then on.
 class ClientAdmission {
  public:
   ClientAdmission(const IpAddress& control_peer, const protocol::Address& requested);
 
-  // Accepts or drops a datagram from `source`; the first accepted one may lock the port. Call it
-  // once the datagram has parsed, so that garbage cannot claim the port.
+  // Accepts or drops a datagram from `source`; an accepted one may lock the port. Call it once
+  // the datagram has parsed, so that garbage cannot claim the port.
   Admission Admit(const Endpoint& source);
-  // Where replies go: set once the port is known (named or locked).
+  // Where replies go: the locked port, else the named one; nullopt while neither is known.
   std::optional<Endpoint> client() const;
+  // The request named an endpoint and the datagrams come from another port of the client's IP.
+  bool hint_missed() const { return port_ && named_port_ && *port_ != *named_port_; }
 
  private:
   IpAddress client_ip_;
-  std::optional<std::uint16_t> port_;
+  std::optional<std::uint16_t> named_port_;  // the request's hint, when it is one
+  std::optional<std::uint16_t> port_;        // where the datagrams come from
+  bool fixed_ = false;                       // port_ can no longer change
 };
 
 // --udp_reply_policy: which remote endpoints may send datagrams back to the client.

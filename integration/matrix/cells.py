@@ -41,11 +41,13 @@ NOT_SUPPORTED = {
     ("Chromium", UDP): "Chromium does not proxy UDP (QUIC is disabled over SOCKS)",
 }
 
-# The compatibility table (issue 13): protocols and extensions beside plain SOCKS5. A cell with
-# no test is "n/a" (not applicable), not a failure. Each helper adds the clients it tests.
+# The compatibility table (issue 13): clients that speak something besides plain RFC 1928, and
+# what socks5d does for them. A cell with no test is "n/a" (not applicable), not a failure.
 COMPAT_RESOLVE = "RESOLVE (F0)"
 COMPAT_RESOLVE_PTR = "RESOLVE_PTR (F1)"
 COMPAT_ANY_CREDENTIALS = "user/pass, no users file"
+COMPAT_UDP_HINT = "UDP, DST hint"
+COMPAT_NOT_SOCKS = "not SOCKS (HTTP)"
 COMPAT_COLUMNS = ["SOCKS4 CONNECT", "SOCKS4 BIND", "SOCKS4a CONNECT", COMPAT_RESOLVE,
-                  COMPAT_RESOLVE_PTR, COMPAT_ANY_CREDENTIALS, "UDP, DST hint", "not SOCKS (HTTP)"]
-COMPAT_CLIENTS = ["torsocks", "tor-resolve"]
+                  COMPAT_RESOLVE_PTR, COMPAT_ANY_CREDENTIALS, COMPAT_UDP_HINT, COMPAT_NOT_SOCKS]
+COMPAT_CLIENTS = ["torsocks", "tor-resolve", "v2ray", "wget2"]

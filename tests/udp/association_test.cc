@@ -118,12 +118,48 @@ class NamedPortTest : public AssociationTest {
   NamedPortTest() : AssociationTest(Ip4(127, 0, 0, 1, 5000)) {}
 };
 
-TEST_F(NamedPortTest, OnlyTheNamedPortIsAccepted) {
+TEST_F(NamedPortTest, TheNamedPortLocksForGoodWhenItSendsFirst) {
   EXPECT_EQ(association_.client(), kClient);
+  SendToTarget("named");
   EXPECT_EQ(FromClient(Datagram(Ip4(10, 0, 0, 1, 53), "x"), Endpoint{kClientIp, 4999}).kind,
             Kind::kNone);
   EXPECT_EQ(association_.counters().drop(Drop::kWrongPort), 1u);
+  EXPECT_EQ(association_.client(), kClient);
+  EXPECT_EQ(association_.LogFields().find("dst_hint"), std::string::npos);
+}
+
+TEST_F(NamedPortTest, TheNamedPortTakesOverWhenItSendsLater) {
+  const Endpoint other{kClientIp, 4999};
+  Association::Step step = FromClient(Datagram(Ip4(10, 0, 0, 1, 53), "first"), other);
+  ASSERT_EQ(step.kind, Kind::kSend);
+  association_.Sent(step.target, step.payload.size());
+  EXPECT_EQ(association_.client(), other);
   SendToTarget("named");
+  EXPECT_EQ(association_.client(), kClient);
+  EXPECT_EQ(FromClient(Datagram(Ip4(10, 0, 0, 1, 53), "late"), other).kind, Kind::kNone);
+  EXPECT_EQ(association_.counters().drop(Drop::kWrongPort), 1u);
+  EXPECT_EQ(association_.FromRemote(kTarget), kClient);
+}
+
+// v2ray and Xray put the target in DST; here the target is on the client's own address
+// (127.0.0.1:5000), and the client sends from another port. Its datagrams go to the target and the
+// target's answers come back to the port the client sent from.
+TEST_F(NamedPortTest, TargetInDstOnTheClientsOwnAddress) {
+  const Endpoint source{kClientIp, 40000};
+  const Endpoint target{kClientIp, 5000};
+  Association::Step step = FromClient(Datagram(Ip4(127, 0, 0, 1, 5000), "query"), source);
+  ASSERT_EQ(step.kind, Kind::kSend);
+  EXPECT_EQ(step.target, target);
+  association_.Sent(step.target, step.payload.size());
+  EXPECT_EQ(association_.client(), source);
+  EXPECT_EQ(association_.FromRemote(target), source);
+  EXPECT_EQ(FromClient(Datagram(Ip4(127, 0, 0, 1, 5000), "x"), Endpoint{kClientIp, 40001}).kind,
+            Kind::kNone);
+  EXPECT_EQ(FromClient(Datagram(Ip4(127, 0, 0, 1, 5000), "x"), Endpoint{kOtherIp, 40000}).kind,
+            Kind::kNone);
+  EXPECT_EQ(association_.counters().drop(Drop::kWrongPort), 1u);
+  EXPECT_EQ(association_.counters().drop(Drop::kForeignIp), 1u);
+  EXPECT_NE(association_.LogFields().find(" dst_hint=unused"), std::string::npos);
 }
 
 TEST_F(AssociationTest, FragmentsAreReassembledIntoOneDatagram) {
