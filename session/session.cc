@@ -62,11 +62,12 @@ std::string AccessRecord::LogLine(const asio::ip::tcp::endpoint& client, absl::T
       extra);
 }
 
-Session::Session(Context& context, asio::ip::tcp::socket client)
-    : context_(context), policy_(context.policies->Current()), client_(std::move(client)) {
+Session::Session(Context& context, asio::ip::tcp::socket client, const asio::ip::tcp::endpoint& peer)
+    : context_(context),
+      policy_(context.policies->Current()),
+      client_(std::move(client)),
+      client_endpoint_(peer) {
   record_.start = absl::Now();
-  std::error_code ec;
-  client_endpoint_ = client_.remote_endpoint(ec);
   context_.active_sessions.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -78,10 +79,9 @@ Session::~Session() {
 
 asio::awaitable<void> RunSession(Context& context, asio::ip::tcp::socket client,
                                  Admitted admitted) {
-  Session session(context, std::move(client));
+  Session session(context, std::move(client), admitted.peer);
   session.admitted() = std::move(admitted);
-  std::error_code ignored;
-  session.client().set_option(asio::ip::tcp::no_delay(true), ignored);
+  // TCP_NODELAY: inherited from the worker's listener (net::ListenOptions::no_delay).
   std::optional<protocol::Request> request;
   {
     // Listed (sheddable) only while the handshake runs; unlisted before the session is freed.

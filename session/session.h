@@ -63,12 +63,13 @@ struct AccessRecord {
 struct Admitted {
   std::optional<ClientSlot> client;  // counted in --max_sessions_per_client
   DescriptorCharge descriptor;       // the client socket
+  asio::ip::tcp::endpoint peer;      // the client's address, as accept returned it
 };
 
 class Session {
  public:
   // Counts itself in context.active_sessions while it lives.
-  Session(Context& context, asio::ip::tcp::socket client);
+  Session(Context& context, asio::ip::tcp::socket client, const asio::ip::tcp::endpoint& peer);
   ~Session();  // writes the access-log line
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
