@@ -26,6 +26,12 @@ struct SocketImpl : asio::ip::tcp::socket {
   }
 };
 
+// Errors in Asio's own category, as its operations report them (asio::error::connection_refused
+// compares equal).
+std::error_code SystemError(int value) {
+  return std::error_code(value, asio::error::get_system_category());
+}
+
 // Tells Asio `socket`'s descriptor is already non-blocking (as its own ioctl would have made
 // it: the "internal" flag, so synchronous calls still wait) and is no dup.
 void MarkNonBlockingOwned(asio::ip::tcp::socket& socket) {
@@ -131,7 +137,7 @@ std::error_code AdoptNonBlocking(asio::ip::tcp::socket& socket, const asio::ip::
 
 std::error_code OpenNonBlocking(asio::ip::tcp::socket& socket, const asio::ip::tcp& protocol) {
   int fd = ::socket(protocol.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
-  if (fd < 0) return std::error_code(errno, std::system_category());
+  if (fd < 0) return SystemError(errno);
   return AdoptNonBlocking(socket, protocol, fd);
 }
 
@@ -142,7 +148,7 @@ std::error_code AcceptNonBlocking(asio::ip::tcp::acceptor& acceptor, asio::ip::t
   int fd = ::accept4(acceptor.native_handle(), from.data(), &length, SOCK_NONBLOCK | SOCK_CLOEXEC);
   if (fd < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK) return asio::error::would_block;
-    return std::error_code(errno, std::system_category());
+    return SystemError(errno);
   }
   from.resize(length);
   peer = from;
@@ -154,7 +160,7 @@ std::error_code StartConnect(asio::ip::tcp::socket& socket, const asio::ip::tcp:
     return {};
   }
   if (errno == EINPROGRESS) return asio::error::in_progress;
-  return std::error_code(errno, std::system_category());
+  return SystemError(errno);
 }
 
 std::error_code ConnectResult(asio::ip::tcp::socket& socket) {
@@ -162,9 +168,9 @@ std::error_code ConnectResult(asio::ip::tcp::socket& socket) {
   int error = 0;
   socklen_t length = sizeof error;
   if (::getsockopt(socket.native_handle(), SOL_SOCKET, SO_ERROR, &error, &length) != 0) {
-    return std::error_code(errno, std::system_category());
+    return SystemError(errno);
   }
-  return error == 0 ? std::error_code() : std::error_code(error, std::system_category());
+  return error == 0 ? std::error_code() : SystemError(error);
 }
 
 std::error_code OpenUdpSocket(asio::ip::udp::socket& socket, const asio::ip::address& local,
