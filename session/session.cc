@@ -71,6 +71,12 @@ Session::Session(Context& context, asio::ip::tcp::socket client, const asio::ip:
   context_.active_sessions.fetch_add(1, std::memory_order_relaxed);
 }
 
+Session::Session(Context& context, asio::ip::tcp::socket client)
+    : Session(context, std::move(client), asio::ip::tcp::endpoint()) {
+  std::error_code ec;
+  client_endpoint_ = client_.remote_endpoint(ec);
+}
+
 Session::~Session() {
   context_.active_sessions.fetch_sub(1, std::memory_order_relaxed);
   user_slot_.reset();  // released before the line is written: a reader of the log may reconnect
