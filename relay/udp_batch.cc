@@ -78,9 +78,9 @@ void SendQueue::Add(const udp::Endpoint& target, std::span<const std::uint8_t> b
   payload_bytes_[i] = payload_bytes;
 }
 
-void SendQueue::Flush(int fd, absl::FunctionRef<void(const udp::Endpoint&, std::size_t,
-                                                     const std::error_code&)>
-                                  done) {
+void SendQueue::Flush(
+    int fd,
+    absl::FunctionRef<void(const udp::Endpoint&, std::size_t, const std::error_code&)> done) {
   std::size_t i = 0;
   while (i < count_) {
     int n = ::sendmmsg(fd, headers_.data() + i, static_cast<unsigned>(count_ - i), MSG_NOSIGNAL);
@@ -90,8 +90,7 @@ void SendQueue::Flush(int fd, absl::FunctionRef<void(const udp::Endpoint&, std::
     }
     if (n < 0 && errno == EINTR) continue;
     const std::error_code ec(n < 0 ? errno : EIO, std::system_category());
-    if (ec == std::errc::resource_unavailable_try_again ||
-        ec == std::errc::operation_would_block) {
+    if (ec == std::errc::resource_unavailable_try_again || ec == std::errc::operation_would_block) {
       for (; i < count_; ++i) done(targets_[i], payload_bytes_[i], ec);
       break;
     }

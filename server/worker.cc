@@ -110,9 +110,8 @@ Worker::~Worker() {
 absl::Status Worker::Listen(const std::vector<asio::ip::tcp::endpoint>& endpoints) {
   for (const auto& endpoint : endpoints) {
     auto acceptor = std::make_unique<asio::ip::tcp::acceptor>(*io_);
-    if (std::error_code ec =
-            net::OpenListener(*acceptor, endpoint,
-                              net::ListenOptions{.reuse_port = true, .no_delay = true})) {
+    if (std::error_code ec = net::OpenListener(
+            *acceptor, endpoint, net::ListenOptions{.reuse_port = true, .no_delay = true})) {
       return absl::UnavailableError(
           absl::StrCat("cannot listen on ", net::EndpointText(endpoint), ": ", ec.message()));
     }
@@ -246,10 +245,11 @@ void Worker::Admit(asio::ip::tcp::socket socket, const asio::ip::tcp::endpoint& 
     warning.Warn("--max_handshakes=%d reached; closed the oldest handshake in progress",
                  config_.max_handshakes);
   }
-  asio::co_spawn(*io_,
-                 session::RunSession(*context_, std::move(socket),
-                                     session::Admitted{std::move(slot), std::move(*descriptor), remote}),
-                 LogCompletion);
+  asio::co_spawn(
+      *io_,
+      session::RunSession(*context_, std::move(socket),
+                          session::Admitted{std::move(slot), std::move(*descriptor), remote}),
+      LogCompletion);
 }
 
 }  // namespace socks5::server

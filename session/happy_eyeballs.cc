@@ -83,10 +83,9 @@ class Race : public std::enable_shared_from_this<Race> {
     ++in_flight_;
     auto self = shared_from_this();
     // The socket lives in attempts_ until this handler has run (the Race is kept alive by it).
-    net::AsyncConnectNonBlocking(*it, endpoint,
-                                 [self, it, charge_it](std::error_code connect_ec) {
-                                   self->OnConnected(it, charge_it, connect_ec);
-                                 });
+    net::AsyncConnectNonBlocking(*it, endpoint, [self, it, charge_it](std::error_code connect_ec) {
+      self->OnConnected(it, charge_it, connect_ec);
+    });
     // The next attempt starts after the delay unless this one answers first; the last
     // candidate arms no timer (a timer the earliest to expire costs a timerfd_settime).
     if (next_ >= candidates_.size()) return;

@@ -62,7 +62,8 @@ std::string AccessRecord::LogLine(const asio::ip::tcp::endpoint& client, absl::T
       extra);
 }
 
-Session::Session(Context& context, asio::ip::tcp::socket client, const asio::ip::tcp::endpoint& peer)
+Session::Session(Context& context, asio::ip::tcp::socket client,
+                 const asio::ip::tcp::endpoint& peer)
     : context_(context),
       policy_(context.policies->Current()),
       client_(std::move(client)),

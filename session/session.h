@@ -35,7 +35,7 @@ struct AccessRecord {
     std::optional<protocol::Address> peer;
     std::optional<protocol::Address> relay;
     std::string association_fields;
-    std::optional<std::string> limit;  // the limit that refused the request ("user")
+    std::optional<std::string> limit;        // the limit that refused the request ("user")
     std::optional<std::uint8_t> first_byte;  // proto=unknown: the byte that opened the connection
   };
 

@@ -1,9 +1,8 @@
 // The rate-limited warning's window decision (net/log.h).
 #include "net/log.h"
 
-#include <gtest/gtest.h>
-
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <unistd.h>
 

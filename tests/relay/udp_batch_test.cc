@@ -32,13 +32,15 @@ class BatchTest : public ::testing::Test {
 
 TEST_F(BatchTest, OneReceiveTakesUpToABatchInOrderWithTheSenders) {
   const std::size_t total = kUdpBatchSlots + 8;
-  for (std::size_t i = 0; i < total; ++i) a_.send_to(asio::buffer(std::to_string(i)), b_.local_endpoint());
+  for (std::size_t i = 0; i < total; ++i)
+    a_.send_to(asio::buffer(std::to_string(i)), b_.local_endpoint());
   DatagramBatch& batch = DatagramBatch::ForThisThread();
   std::error_code ec;
   ASSERT_EQ(batch.Receive(b_.native_handle(), 16, ec), kUdpBatchSlots);
   EXPECT_FALSE(ec);
   for (std::size_t i = 0; i < kUdpBatchSlots; ++i) {
-    EXPECT_EQ(std::string(reinterpret_cast<char*>(batch.data(i)), batch.size(i)), std::to_string(i));
+    EXPECT_EQ(std::string(reinterpret_cast<char*>(batch.data(i)), batch.size(i)),
+              std::to_string(i));
     EXPECT_EQ(batch.from(i), a_.local_endpoint());
     EXPECT_TRUE(batch.Holds(i, std::span<const std::uint8_t>(batch.data(i), batch.size(i))));
     EXPECT_TRUE(batch.Holds(i, std::span<const std::uint8_t>(batch.data(i) - 16, 16)));  // headroom
@@ -55,20 +57,20 @@ TEST_F(BatchTest, QueueSendsInOrderAndATooBigDatagramFailsAlone) {
   SendQueue queue;
   const std::vector<std::string> payloads = {"one", "two", std::string(65508, 'x'), "four"};
   for (const std::string& p : payloads) {
-    queue.Add(EndpointOf(b_),
-              std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(p.data()),
-                                            p.size()),
-              p.size());
+    queue.Add(
+        EndpointOf(b_),
+        std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(p.data()), p.size()),
+        p.size());
   }
   std::vector<std::pair<std::size_t, bool>> results;
-  queue.Flush(a_.native_handle(), [&](const udp::Endpoint& target, std::size_t bytes,
-                                      const std::error_code& ec) {
-    EXPECT_EQ(target, EndpointOf(b_));
-    results.emplace_back(bytes, !ec);
-    if (ec) {
-      EXPECT_EQ(ec, std::errc::message_size);
-    }
-  });
+  queue.Flush(a_.native_handle(),
+              [&](const udp::Endpoint& target, std::size_t bytes, const std::error_code& ec) {
+                EXPECT_EQ(target, EndpointOf(b_));
+                results.emplace_back(bytes, !ec);
+                if (ec) {
+                  EXPECT_EQ(ec, std::errc::message_size);
+                }
+              });
   EXPECT_TRUE(queue.empty());
   ASSERT_EQ(results.size(), 4u);
   EXPECT_EQ(results[0], std::make_pair(std::size_t{3}, true));
@@ -78,7 +80,8 @@ TEST_F(BatchTest, QueueSendsInOrderAndATooBigDatagramFailsAlone) {
   std::array<char, 64> buffer;
   std::vector<std::string> got;
   std::error_code ec;
-  for (std::size_t n; (n = b_.receive(asio::buffer(buffer), 0, ec)), !ec;) got.emplace_back(buffer.data(), n);
+  for (std::size_t n; (n = b_.receive(asio::buffer(buffer), 0, ec)), !ec;)
+    got.emplace_back(buffer.data(), n);
   EXPECT_EQ(got, (std::vector<std::string>{"one", "two", "four"}));
 }
 

@@ -306,7 +306,8 @@ TEST_F(RelayTest, BatchedRepliesKeepTheirOrderAndTheirSize) {
       if (parsed) got.emplace_back(parsed->payload.begin(), parsed->payload.end());
     }
     return got.size() >= kReplies;
-  })) << "relayed " << got.size() << " of " << kReplies;
+  })) << "relayed "
+      << got.size() << " of " << kReplies;
   for (int i = 0; i < kReplies; ++i) EXPECT_EQ(got[i], i == 30 ? big : std::to_string(i)) << i;
   EXPECT_EQ(relay_->association().counters().dgrams_down, static_cast<std::uint64_t>(kReplies));
 
