@@ -3,7 +3,11 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/algorithm/container.h"
@@ -39,7 +43,66 @@ std::vector<RateLimitedWarning*>& Sites() {
   return *sites;
 }
 
+// Lines below warning (the access log, debug) are written in batches: one write(2) per
+// kFlushInterval or kFlushBytes, not one per line (a system call per session saved). A warning
+// or an error flushes what is pending and is written at once; FlushLog() runs at exit.
+constexpr auto kFlushInterval = std::chrono::milliseconds(100);
+constexpr std::size_t kFlushBytes = 16 * 1024;
+
+struct Pending {
+  std::mutex mu;
+  std::condition_variable wake;  // the flusher waits on it while nothing is pending
+  std::string lines;
+  bool flusher_started = false;
+};
+
+Pending& ThePending() {
+  static auto* pending = new Pending();  // never destroyed: the flusher and atexit use it
+  return *pending;
+}
+
+void WriteAll(absl::string_view text) {
+  // A short write to a pipe does not happen in practice, but finish it if it does.
+  const char* p = text.data();
+  std::size_t left = text.size();
+  while (left > 0) {
+    ssize_t n = ::write(STDERR_FILENO, p, left);
+    if (n <= 0) break;
+    p += n;
+    left -= static_cast<std::size_t>(n);
+  }
+}
+
+void FlushLocked(Pending& pending) {
+  if (pending.lines.empty()) return;
+  WriteAll(pending.lines);
+  pending.lines.clear();
+  if (pending.lines.capacity() > 4 * kFlushBytes) pending.lines.shrink_to_fit();
+}
+
+// Writes what is pending at most kFlushInterval after its first line; sleeps while none is.
+[[noreturn]] void RunFlusher() {
+  Pending& pending = ThePending();
+  std::unique_lock<std::mutex> lock(pending.mu);
+  for (;;) {
+    pending.wake.wait(lock, [&pending] { return !pending.lines.empty(); });
+    const auto due = std::chrono::steady_clock::now() + kFlushInterval;
+    while (!pending.lines.empty() &&
+           pending.wake.wait_until(lock, due) != std::cv_status::timeout) {
+    }
+    FlushLocked(pending);
+  }
+}
+
+void FlushAtExit() { FlushLog(); }
+
 }  // namespace
+
+void FlushLog() {
+  Pending& pending = ThePending();
+  std::lock_guard<std::mutex> lock(pending.mu);
+  FlushLocked(pending);
+}
 
 absl::StatusOr<LogLevel> ParseLogLevel(absl::string_view name) {
   std::string lower = absl::AsciiStrToLower(name);
@@ -59,15 +122,22 @@ void LogLine(LogLevel level, absl::string_view text) {
   std::string line =
       absl::StrCat(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone()), " ",
                    std::string(1, LevelLetter(level)), " ", text, "\n");
-  // One write per line; a short write to a pipe of this size does not happen in practice,
-  // but finish it if it does.
-  const char* p = line.data();
-  std::size_t left = line.size();
-  while (left > 0) {
-    ssize_t n = ::write(STDERR_FILENO, p, left);
-    if (n <= 0) break;
-    p += n;
-    left -= static_cast<std::size_t>(n);
+  Pending& pending = ThePending();
+  std::lock_guard<std::mutex> lock(pending.mu);
+  if (level >= LogLevel::kWarning) {
+    FlushLocked(pending);  // the lines before it first: the order is kept
+    WriteAll(line);
+    return;
+  }
+  const bool was_empty = pending.lines.empty();
+  pending.lines += line;
+  if (pending.lines.size() >= kFlushBytes) return FlushLocked(pending);
+  if (!pending.flusher_started) {
+    pending.flusher_started = true;
+    std::atexit(FlushAtExit);
+    std::thread(RunFlusher).detach();
+  } else if (was_empty) {
+    pending.wake.notify_one();
   }
 }
 

@@ -2,7 +2,9 @@
 
 #include <ifaddrs.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -13,6 +15,30 @@ namespace socks5::net {
 namespace {
 
 constexpr std::uint16_t kDiscardPort = 9;
+
+// The state Asio keeps beside a socket's descriptor (which of its own calls it still has to make).
+// Reached through a pointer to the protected member, the one legal way in from outside.
+static_assert(ASIO_VERSION / 100 == 1022,
+              "net::AdoptNonBlocking reaches into Asio 1.22's socket state: review it");
+struct SocketImpl : asio::ip::tcp::socket {
+  static auto& Of(asio::ip::tcp::socket& socket) {
+    return (socket.*(&SocketImpl::impl_)).get_implementation();
+  }
+};
+
+// Errors in Asio's own category, as its operations report them (asio::error::connection_refused
+// compares equal).
+std::error_code SystemError(int value) {
+  return std::error_code(value, asio::error::get_system_category());
+}
+
+// Tells Asio `socket`'s descriptor is already non-blocking (as its own ioctl would have made
+// it: the "internal" flag, so synchronous calls still wait) and is no dup.
+void MarkNonBlockingOwned(asio::ip::tcp::socket& socket) {
+  auto& impl = SocketImpl::Of(socket);
+  impl.state_ |= asio::detail::socket_ops::internal_non_blocking;
+  impl.state_ &= ~asio::detail::socket_ops::possible_dup;
+}
 
 std::error_code SetReusePort(asio::ip::tcp::acceptor& acceptor) {
   int one = 1;
@@ -79,6 +105,7 @@ std::error_code OpenListener(asio::ip::tcp::acceptor& acceptor, const asio::ip::
   if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
   if (!ec && options.reuse_port) ec = SetReusePort(acceptor);
   if (!ec && at.address().is_v6()) acceptor.set_option(asio::ip::v6_only(true), ec);
+  if (!ec && options.no_delay) acceptor.set_option(asio::ip::tcp::no_delay(true), ec);
   if (!ec) acceptor.bind(at, ec);
   if (!ec) acceptor.listen(options.backlog, ec);
   if (ec) {
@@ -94,6 +121,56 @@ std::error_code OpenListenerInRange(asio::ip::tcp::acceptor& acceptor,
   return BindWithinRange(picker, [&](std::uint16_t port) {
     return OpenListener(acceptor, asio::ip::tcp::endpoint(address, port), options);
   });
+}
+
+std::error_code AdoptNonBlocking(asio::ip::tcp::socket& socket, const asio::ip::tcp& protocol,
+                                 int fd) {
+  std::error_code ec;
+  socket.assign(protocol, fd, ec);
+  if (ec) {
+    ::close(fd);
+    return ec;
+  }
+  MarkNonBlockingOwned(socket);
+  return {};
+}
+
+std::error_code OpenNonBlocking(asio::ip::tcp::socket& socket, const asio::ip::tcp& protocol) {
+  int fd = ::socket(protocol.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+  if (fd < 0) return SystemError(errno);
+  return AdoptNonBlocking(socket, protocol, fd);
+}
+
+std::error_code AcceptNonBlocking(asio::ip::tcp::acceptor& acceptor, asio::ip::tcp::socket& socket,
+                                  asio::ip::tcp::endpoint& peer) {
+  asio::ip::tcp::endpoint from;
+  socklen_t length = static_cast<socklen_t>(from.capacity());
+  int fd = ::accept4(acceptor.native_handle(), from.data(), &length, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (fd < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return asio::error::would_block;
+    return SystemError(errno);
+  }
+  from.resize(length);
+  peer = from;
+  return AdoptNonBlocking(socket, from.protocol(), fd);
+}
+
+std::error_code StartConnect(asio::ip::tcp::socket& socket, const asio::ip::tcp::endpoint& to) {
+  if (::connect(socket.native_handle(), to.data(), static_cast<socklen_t>(to.size())) == 0) {
+    return {};
+  }
+  if (errno == EINPROGRESS) return asio::error::in_progress;
+  return SystemError(errno);
+}
+
+std::error_code ConnectResult(asio::ip::tcp::socket& socket) {
+  if (!socket.is_open()) return asio::error::operation_aborted;
+  int error = 0;
+  socklen_t length = sizeof error;
+  if (::getsockopt(socket.native_handle(), SOL_SOCKET, SO_ERROR, &error, &length) != 0) {
+    return SystemError(errno);
+  }
+  return error == 0 ? std::error_code() : SystemError(error);
 }
 
 std::error_code OpenUdpSocket(asio::ip::udp::socket& socket, const asio::ip::address& local,

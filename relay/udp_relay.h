@@ -17,6 +17,7 @@
 #include "asio.hpp"
 #include "protocol/address.h"
 #include "relay/rate.h"
+#include "relay/udp_batch.h"
 #include "udp/association.h"
 
 namespace socks5::relay {
@@ -74,7 +75,14 @@ class UdpRelay : public std::enable_shared_from_this<UdpRelay> {
 
   void DrainClient();
   void DrainRemote(asio::ip::udp::socket& socket);
+  // The batched path (relay/udp_batch.h): one datagram of a received batch from the client, its
+  // payload queued for the outbound socket while it still lies in the batch; the queues sent.
+  void HandleFromClient(DatagramBatch& batch, std::size_t i);
+  void QueueUp(const udp::Endpoint& target, std::span<const std::uint8_t> payload);
+  void FlushUp();
   void SendUp(const udp::Endpoint& target, std::span<const std::uint8_t> payload);
+  // The checks every datagram to a remote passes (egress family, rate): false, counted, drops it.
+  bool MaySendUp(const udp::Endpoint& target, std::size_t bytes);
   void StartLookup(const std::string& name);
   void OnResolved(const std::string& name, std::error_code error,
                   const std::vector<asio::ip::address>& addresses);

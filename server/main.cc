@@ -102,6 +102,7 @@ int main(int argc, char** argv) {
   socks5::net::LogDebug("max_sessions=%d", config.max_sessions);
   socks5::server::Server server(std::move(config));
   if (absl::Status s = server.Start(); !s.ok()) {
+    socks5::net::FlushLog();  // the batched lines before it (net/log.h) come first
     std::fprintf(stderr, "socks5d: %s\n", std::string(s.message()).c_str());
     return 1;
   }

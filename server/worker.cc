@@ -35,6 +35,9 @@ bool IsResourceExhaustion(const std::error_code& ec) {
   }
 }
 
+// Connections accepted one after another before the acceptor yields to the sessions.
+constexpr int kAcceptsPerTurn = 16;
+
 // Logs an exception that escaped a coroutine instead of losing it (the bare `detached` token
 // would swallow it).
 void LogCompletion(const std::exception_ptr& e) {
@@ -107,8 +110,8 @@ Worker::~Worker() {
 absl::Status Worker::Listen(const std::vector<asio::ip::tcp::endpoint>& endpoints) {
   for (const auto& endpoint : endpoints) {
     auto acceptor = std::make_unique<asio::ip::tcp::acceptor>(*io_);
-    if (std::error_code ec =
-            net::OpenListener(*acceptor, endpoint, net::ListenOptions{.reuse_port = true})) {
+    if (std::error_code ec = net::OpenListener(
+            *acceptor, endpoint, net::ListenOptions{.reuse_port = true, .no_delay = true})) {
       return absl::UnavailableError(
           absl::StrCat("cannot listen on ", net::EndpointText(endpoint), ": ", ec.message()));
     }
@@ -152,11 +155,27 @@ void Worker::Join() {
 asio::awaitable<void> Worker::RunAcceptor(asio::ip::tcp::acceptor& acceptor) {
   asio::steady_timer backoff(*io_);
   std::chrono::milliseconds delay(10);
+  std::error_code ignored;
+  acceptor.non_blocking(true, ignored);  // accept4 below must not block: set once, not per wait
+  int in_a_row = 0;  // accepted since the loop last let the worker's other work run
   for (;;) {
-    auto accepted = co_await acceptor.async_accept(kUseTuple);
-    auto& [ec, socket] = accepted;
+    if (++in_a_row > kAcceptsPerTurn) {
+      in_a_row = 0;
+      co_await asio::post(*io_, asio::use_awaitable);  // a flood does not starve the sessions
+    }
+    // accept4 until the backlog is empty, then one wait: a session's socket comes non-blocking
+    // and with its peer's address (no ioctl, no getpeername; net/socket.h).
+    asio::ip::tcp::socket socket(*io_);
+    asio::ip::tcp::endpoint peer;
+    std::error_code ec = net::AcceptNonBlocking(acceptor, socket, peer);
+    if (ec == asio::error::would_block) {
+      in_a_row = 0;
+      auto [wait_ec] = co_await acceptor.async_wait(asio::socket_base::wait_read, kUseTuple);
+      if (!acceptor.is_open() || wait_ec == asio::error::operation_aborted) co_return;
+      continue;
+    }
     if (ec) {
-      if (!acceptor.is_open() || ec == asio::error::operation_aborted) co_return;
+      if (!acceptor.is_open()) co_return;
       if ((ec.value() == EMFILE || ec.value() == ENFILE) && AcceptAndCloseWithReserve(acceptor)) {
         static net::RateLimitedWarning closed("accept", "refused", "connections");
         closed.Warn("accept: %s; closed a new connection with the reserve descriptor",
@@ -173,7 +192,7 @@ asio::awaitable<void> Worker::RunAcceptor(asio::ip::tcp::acceptor& acceptor) {
       continue;  // e.g. ECONNABORTED: the client gave up before we accepted
     }
     delay = std::chrono::milliseconds(10);
-    Admit(std::move(socket));
+    Admit(std::move(socket), peer);
   }
 }
 
@@ -187,7 +206,7 @@ bool Worker::AcceptAndCloseWithReserve(asio::ip::tcp::acceptor& acceptor) {
   return fd >= 0;
 }
 
-void Worker::Admit(asio::ip::tcp::socket socket) {
+void Worker::Admit(asio::ip::tcp::socket socket, const asio::ip::tcp::endpoint& remote) {
   std::error_code ignored;
   const session::AcceptVerdict verdict = session::DecideAccept(session::AcceptState{
       .active_sessions = sessions_.active.load(std::memory_order_relaxed),
@@ -211,11 +230,6 @@ void Worker::Admit(asio::ip::tcp::socket socket) {
     socket.close(ignored);
     return;
   }
-  asio::ip::tcp::endpoint remote = socket.remote_endpoint(ignored);
-  if (ignored) {  // the client has gone already
-    socket.close(ignored);
-    return;
-  }
   std::optional<session::ClientSlot> slot = session::ClientSlot::TryAcquire(
       admission_->clients, remote.address(), session::ClientKind::kSession,
       config_.max_sessions_per_client);
@@ -231,10 +245,11 @@ void Worker::Admit(asio::ip::tcp::socket socket) {
     warning.Warn("--max_handshakes=%d reached; closed the oldest handshake in progress",
                  config_.max_handshakes);
   }
-  asio::co_spawn(*io_,
-                 session::RunSession(*context_, std::move(socket),
-                                     session::Admitted{std::move(slot), std::move(*descriptor)}),
-                 LogCompletion);
+  asio::co_spawn(
+      *io_,
+      session::RunSession(*context_, std::move(socket),
+                          session::Admitted{std::move(slot), std::move(*descriptor), remote}),
+      LogCompletion);
 }
 
 }  // namespace socks5::server

@@ -56,7 +56,7 @@ class Worker {
   asio::awaitable<void> RunAcceptor(asio::ip::tcp::acceptor& acceptor);
   // Admission at accept (session::DecideAccept, the descriptor budget, the per-client cap): starts
   // the session, or closes the connection at once.
-  void Admit(asio::ip::tcp::socket socket);
+  void Admit(asio::ip::tcp::socket socket, const asio::ip::tcp::endpoint& remote);
   // Out of descriptors at accept: frees the reserve descriptor, accepts one pending connection and
   // closes it, so clients are answered instead of left in the backlog. False when it could not.
   bool AcceptAndCloseWithReserve(asio::ip::tcp::acceptor& acceptor);

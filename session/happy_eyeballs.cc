@@ -7,6 +7,7 @@
 
 #include "absl/functional/any_invocable.h"
 #include "net/async.h"
+#include "net/socket.h"
 
 namespace socks5::session {
 namespace {
@@ -65,8 +66,8 @@ class Race : public std::enable_shared_from_this<Race> {
     const asio::ip::tcp::endpoint& endpoint = candidates_[index];
     auto it = attempts_.emplace(attempts_.end(), executor_);
     auto charge_it = charges_.emplace(charges_.end(), std::move(*charge));
-    std::error_code ec;
-    it->open(endpoint.protocol(), ec);
+    // Non-blocking from socket(2) on (net/socket.h): no ioctl before the connect.
+    std::error_code ec = net::OpenNonBlocking(*it, endpoint.protocol());
     const std::optional<asio::ip::address>& source =
         limits_.sources.empty() ? limits_.egress.For(endpoint.address()) : limits_.sources[index];
     if (!ec && source) {
@@ -81,10 +82,13 @@ class Race : public std::enable_shared_from_this<Race> {
     }
     ++in_flight_;
     auto self = shared_from_this();
-    it->async_connect(endpoint, [self, it, charge_it](std::error_code connect_ec) {
+    // The socket lives in attempts_ until this handler has run (the Race is kept alive by it).
+    net::AsyncConnectNonBlocking(*it, endpoint, [self, it, charge_it](std::error_code connect_ec) {
       self->OnConnected(it, charge_it, connect_ec);
     });
-    // The next attempt starts after the delay unless this one answers first.
+    // The next attempt starts after the delay unless this one answers first; the last
+    // candidate arms no timer (a timer the earliest to expire costs a timerfd_settime).
+    if (next_ >= candidates_.size()) return;
     stagger_.expires_after(attempt_delay_);
     stagger_.async_wait([self](std::error_code wait_ec) {
       if (!wait_ec) self->LaunchNext();

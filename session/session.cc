@@ -62,12 +62,20 @@ std::string AccessRecord::LogLine(const asio::ip::tcp::endpoint& client, absl::T
       extra);
 }
 
-Session::Session(Context& context, asio::ip::tcp::socket client)
-    : context_(context), policy_(context.policies->Current()), client_(std::move(client)) {
+Session::Session(Context& context, asio::ip::tcp::socket client,
+                 const asio::ip::tcp::endpoint& peer)
+    : context_(context),
+      policy_(context.policies->Current()),
+      client_(std::move(client)),
+      client_endpoint_(peer) {
   record_.start = absl::Now();
+  context_.active_sessions.fetch_add(1, std::memory_order_relaxed);
+}
+
+Session::Session(Context& context, asio::ip::tcp::socket client)
+    : Session(context, std::move(client), asio::ip::tcp::endpoint()) {
   std::error_code ec;
   client_endpoint_ = client_.remote_endpoint(ec);
-  context_.active_sessions.fetch_add(1, std::memory_order_relaxed);
 }
 
 Session::~Session() {
@@ -92,8 +100,7 @@ namespace {
 asio::awaitable<void> RunSessionOnHeap(std::unique_ptr<Session> owned) {
   Session& session = *owned;
   Context& context = session.context();
-  std::error_code ignored;
-  session.client().set_option(asio::ip::tcp::no_delay(true), ignored);
+  // TCP_NODELAY: inherited from the worker's listener (net::ListenOptions::no_delay).
   std::optional<protocol::Request> request;
   {
     // Listed (sheddable) only while the handshake runs; unlisted before the session is freed.
@@ -131,7 +138,7 @@ asio::awaitable<void> RunSessionOnHeap(std::unique_ptr<Session> owned) {
 // idle session, issue 10).
 asio::awaitable<void> RunSession(Context& context, asio::ip::tcp::socket client,
                                  Admitted admitted) {
-  auto session = std::make_unique<Session>(context, std::move(client));
+  auto session = std::make_unique<Session>(context, std::move(client), admitted.peer);
   session->admitted() = std::move(admitted);
   return RunSessionOnHeap(std::move(session));
 }

@@ -63,11 +63,15 @@ struct AccessRecord {
 struct Admitted {
   std::optional<ClientSlot> client;  // counted in --max_sessions_per_client
   DescriptorCharge descriptor;       // the client socket
+  asio::ip::tcp::endpoint peer;      // the client's address, as accept returned it
 };
 
 class Session {
  public:
   // Counts itself in context.active_sessions while it lives.
+  // `peer`: the client's address as accept returned it (no getpeername).
+  Session(Context& context, asio::ip::tcp::socket client, const asio::ip::tcp::endpoint& peer);
+  // The peer's address asked of the socket (tests, sockets not from a worker's accept).
   Session(Context& context, asio::ip::tcp::socket client);
   ~Session();  // writes the access-log line
   Session(const Session&) = delete;

@@ -3,8 +3,10 @@
 // Python is too slow to measure a proxy that moves GiB/s; this does the byte work in C.
 //
 //   loadgen stream   --proxy HOST:PORT|direct --dir up|down --bytes N
-//   loadgen sessions --proxy HOST:PORT|direct --concurrency C --seconds T
-//                    (each: connect, handshake, 1-byte echo, the server closes, the client closes)
+//   loadgen sessions --proxy HOST:PORT|direct --concurrency C --seconds T [--count N]
+//                    (each: connect, handshake, 1-byte echo, the server closes, the client closes;
+//                    with --count, exactly N sessions are started and all are waited for, T is
+//                    then only a time limit: the system-call counts of run.py need exact N)
 //   loadgen udp      --proxy HOST:PORT|direct --inflight K --seconds T   (K = 1: ping-pong)
 //   loadgen echo                          TCP echo server; prints port=P; exits on stdin EOF
 //   loadgen hold     --proxy HOST:PORT --target PORT --count N --seconds T
@@ -396,17 +398,18 @@ static int Advance(struct SessionRun* run, struct Conn* c) {
 // to close first, every session would park an ephemeral port in TIME_WAIT on the client and on
 // the proxy's upstream side, and a few runs would exhaust the 28k ephemeral ports for the
 // whole machine (even bind(port 0) fails then).
-static int Sessions(int concurrency, double seconds) {
+static int Sessions(int concurrency, double seconds, long count) {
   struct SessionRun run = {0};
+  long started = 0, active = 0;
   run.target = Loopback(StartEcho(1));
   run.ep = epoll_create1(0);
   struct Conn* conns = calloc((size_t)concurrency, sizeof *conns);
-  for (int i = 0; i < concurrency; i++) {
+  for (int i = 0; i < concurrency && (count == 0 || started < count); i++, started++, active++) {
     if (Begin(&run, &conns[i]) != 0) Die("connect");
   }
   struct epoll_event events[512];
   double start = Now(), end = start + seconds;
-  while (Now() < end) {
+  while (Now() < end && (count == 0 || active > 0)) {
     int n = epoll_wait(run.ep, events, 512, 100);
     for (int i = 0; i < n; i++) {
       struct Conn* c = events[i].data.ptr;
@@ -415,12 +418,20 @@ static int Sessions(int concurrency, double seconds) {
       if (status > 0) run.done++;
       if (status < 0) run.errors++;
       close(c->fd);
-      if (Begin(&run, c) != 0) run.errors++;
+      active--;
+      if (count != 0 && started >= count) continue;
+      started++;
+      if (Begin(&run, c) != 0) {
+        run.errors++;
+      } else {
+        active++;
+      }
     }
   }
   double elapsed = Now() - start;
   printf("sessions=%llu\nerrors=%llu\nseconds=%.6f\n", (unsigned long long)run.done,
          (unsigned long long)run.errors, elapsed);
+  if (count != 0 && (long)run.done != count) return 1;  // exact N asked: every one must complete
   return run.done > 0 && run.errors * 100 <= run.done ? 0 : 1;
 }
 
@@ -487,19 +498,19 @@ static int Udp(int inflight, double seconds) {
 
   double* rtts = NULL;
   size_t nrtt = 0, cap = 0;
-  uint64_t seq = 0, received = 0, lost = 0;
+  uint64_t seq = 0, received = 0, lost = 0, sent = 0, got_total = 0;
   uint8_t in[2048];
   const int warmup = 50;
   double start = Now(), end = start + seconds, measured_from = 0;
   if (inflight > 1) {
-    for (int i = 0; i < inflight; i++) send(fd, out, size, 0);
+    for (int i = 0; i < inflight; i++) sent += send(fd, out, size, 0) == (ssize_t)size;
   }
   while (Now() < end) {
     if (inflight == 1) {
       seq++;
       memcpy(out + header, &seq, sizeof seq);
       double t0 = Now();
-      send(fd, out, size, 0);
+      sent += send(fd, out, size, 0) == (ssize_t)size;
       for (;;) {
         struct pollfd p = {.fd = fd, .events = POLLIN};
         if (poll(&p, 1, 1000) <= 0) {
@@ -507,6 +518,7 @@ static int Udp(int inflight, double seconds) {
           break;
         }
         ssize_t r = recv(fd, in, sizeof in, 0);
+        got_total += r > 0;
         uint64_t got;
         if (r < (ssize_t)(header + sizeof got)) continue;
         memcpy(&got, in + header, sizeof got);
@@ -525,16 +537,17 @@ static int Udp(int inflight, double seconds) {
     struct pollfd p = {.fd = fd, .events = POLLIN};
     if (poll(&p, 1, 200) <= 0) {  // the window was lost (dropped datagrams): refill it
       lost += (uint64_t)inflight;
-      for (int i = 0; i < inflight; i++) send(fd, out, size, 0);
+      for (int i = 0; i < inflight; i++) sent += send(fd, out, size, 0) == (ssize_t)size;
       continue;
     }
     ssize_t r;
     while ((r = recv(fd, in, sizeof in, MSG_DONTWAIT)) > 0) {
+      got_total++;
       if (r == (ssize_t)size) {
         received++;
         if (received == (uint64_t)warmup) measured_from = Now();
       }
-      send(fd, out, size, 0);
+      sent += send(fd, out, size, 0) == (ssize_t)size;
     }
   }
   double elapsed = Now() - start;
@@ -544,6 +557,7 @@ static int Udp(int inflight, double seconds) {
       return 1;
     }
     qsort(rtts, nrtt, sizeof *rtts, CompareDoubles);
+    printf("sent=%llu\nreceived=%llu\n", (unsigned long long)sent, (unsigned long long)got_total);
     printf("datagrams=%zu\nlost=%llu\nseconds=%.6f\np50_us=%.2f\np99_us=%.2f\n", nrtt,
            (unsigned long long)lost, elapsed, rtts[nrtt / 2], rtts[nrtt * 99 / 100]);
   } else {
@@ -551,6 +565,7 @@ static int Udp(int inflight, double seconds) {
       fprintf(stderr, "loadgen: too few UDP replies (%llu)\n", (unsigned long long)received);
       return 1;
     }
+    printf("sent=%llu\nreceived=%llu\n", (unsigned long long)sent, (unsigned long long)got_total);
     printf("datagrams=%llu\nlost=%llu\nseconds=%.6f\n",
            (unsigned long long)(received - (uint64_t)warmup), (unsigned long long)lost,
            Now() - measured_from);
@@ -611,6 +626,7 @@ int main(int argc, char** argv) {
   const char* dir = "up";
   uint64_t bytes = 1 << 30;
   int concurrency = 16, inflight = 1, count = 1, target = 0;
+  long session_count = 0;
   double seconds = 3;
   for (int i = 2; i + 1 < argc; i += 2) {
     const char* k = argv[i];
@@ -630,6 +646,7 @@ int main(int argc, char** argv) {
       inflight = atoi(v);
     } else if (!strcmp(k, "--count")) {
       count = atoi(v);
+      session_count = atol(v);
     } else if (!strcmp(k, "--target")) {
       target = atoi(v);
     } else {
@@ -638,7 +655,7 @@ int main(int argc, char** argv) {
     }
   }
   if (!strcmp(mode, "stream")) return Stream(!strcmp(dir, "up"), bytes);
-  if (!strcmp(mode, "sessions")) return Sessions(concurrency, seconds);
+  if (!strcmp(mode, "sessions")) return Sessions(concurrency, seconds, session_count);
   if (!strcmp(mode, "udp")) return Udp(inflight, seconds);
   if (!strcmp(mode, "hold")) return Hold((uint16_t)target, count, seconds);
   if (!strcmp(mode, "echo")) {

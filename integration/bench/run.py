@@ -22,6 +22,18 @@ ratios and the targets. When the binary has --rules_file, a `rules100` column is
 with a 100-rule file whose only allowing rule is the last (the cost of rules); SOCKS5D_BASELINE_BIN
 adds an earlier build as a `baseline` column.
 
+System calls (exact counts, unlike the rates they do not move with the machine's load): in the
+first round, `strace -c -f` is attached to the proxy's whole process tree (every thread and
+forked child) while loadgen runs exactly --syscall-sessions CONNECT sessions (16 concurrent,
+each as above), then while UDP datagrams go round with 32 and with 1 in flight; the calls are
+divided by the sessions, or by the relayed datagrams (two per completed round trip: the client's
+to the target and the reply back; datagrams the proxy read but that did not come back only add
+to the count). The per-call breakdown per session is printed too. strace slows the traced proxy
+(ptrace stops at every call), so these runs are never timed, and a proxy that batches sees
+fuller batches under strace than without: where `perf stat -e raw_syscalls:sys_enter` works
+(tracefs mounted), each is run again counted by that tracepoint, which does not slow the proxy,
+and printed as the "(perf)" rows. --syscalls-only measures just these (fast).
+
 Exit status: 0 when every measurement ran, 1 when one failed. "n/a" (a proxy without UDP, or
 one answering REP 07 to UDP ASSOCIATE) is not a failure. Missed targets are reported, not failed.
 """
@@ -29,6 +41,7 @@ one answering REP 07 to UDP ASSOCIATE) is not a failure. Missed targets are repo
 import argparse
 import os
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -124,6 +137,125 @@ def cpu_seconds(root):
         if pid == root:
             ticks += int(fields[13]) + int(fields[14])  # cutime, cstime
     return ticks / CLOCK_TICKS
+
+
+def threads(pids):
+    out = []
+    for pid in pids:
+        try:
+            out.extend(int(t) for t in os.listdir(f"/proc/{pid}/task"))
+        except OSError:
+            pass
+    return out
+
+
+def traced(tid):
+    try:
+        with open(f"/proc/{tid}/status") as f:
+            for line in f:
+                if line.startswith("TracerPid:"):
+                    return int(line.split()[1]) != 0
+    except OSError:
+        return True  # gone: nothing left to wait for
+    return False
+
+
+def parse_strace_summary(text):
+    """{syscall: (calls, errors)} from `strace -c` output."""
+    out = {}
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) not in (5, 6) or fields[-1] == "total" or not fields[3].isdigit():
+            continue
+        try:
+            float(fields[0])
+        except ValueError:
+            continue
+        errors = int(fields[4]) if len(fields) == 6 else 0
+        out[fields[-1]] = (int(fields[3]), errors)
+    return out
+
+
+class SyscallCounter:
+    """Counts the system calls of a running proxy's process tree with `strace -c -f` around one
+    action (bounded: strace is stopped with SIGINT, killed if it lingers)."""
+
+    def __init__(self, workdir):
+        self.workdir = workdir
+        self.runs = 0
+        self.perf = False  # also count totals with perf's tracepoint (perf_available)
+
+    @staticmethod
+    def available():
+        return shutil.which("strace") is not None
+
+    def count(self, proxy, action):
+        return self._strace(proxy, action)
+
+    @staticmethod
+    def perf_available():
+        """Whether `perf stat` can count the raw_syscalls:sys_enter tracepoint here (tracefs
+        mounted, perf_event_paranoid permitting)."""
+        if not shutil.which("perf"):
+            return False
+        r = subprocess.run(["perf", "stat", "-x", ",", "-e", "raw_syscalls:sys_enter", "--", "true"],
+                           capture_output=True, text=True)
+        return r.returncode == 0 and any(line.split(",")[0].isdigit() for line in r.stderr.splitlines())
+
+    def count_total(self, proxy, action):
+        """(total system calls, action's result) counted by perf's tracepoint: no ptrace stop per
+        call, so the proxy runs at its own speed (and batches as it would untraced)."""
+        self.runs += 1
+        out = os.path.join(self.workdir, f"perf.{proxy.name}.{self.runs}")
+        pids = process_tree(proxy.proc.pid)
+        tracer = subprocess.Popen(["perf", "stat", "-x", ",", "-o", out, "-e", "raw_syscalls:sys_enter",
+                                   "-p", ",".join(map(str, pids))],
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                  stderr=open(out + ".err", "wb"))
+        try:
+            time.sleep(0.3)  # perf opens its counters
+            if tracer.poll() is not None:
+                raise MeasurementError(f"perf stat did not start on {proxy.name}; see {out}.err")
+            result = action()
+        finally:
+            tracer.send_signal(signal.SIGINT)
+            try:
+                tracer.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                tracer.kill()
+                tracer.wait()
+        with open(out) as f:
+            for line in f:
+                fields = line.split(",")
+                if len(fields) > 2 and "raw_syscalls:sys_enter" in fields[2] and fields[0].isdigit():
+                    return int(fields[0]), result
+        raise MeasurementError(f"perf stat counted nothing on {proxy.name}; see {out}")
+
+    def _strace(self, proxy, action):
+        self.runs += 1
+        out = os.path.join(self.workdir, f"strace.{proxy.name}.{self.runs}")
+        pids = process_tree(proxy.proc.pid)
+        cmd = ["strace", "-c", "-f", "-qq", "-o", out]
+        for pid in pids:
+            cmd += ["-p", str(pid)]
+        tracer = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                  stderr=open(out + ".err", "wb"))
+        try:
+            end = time.monotonic() + 10
+            while not all(traced(t) for t in threads(pids)):
+                if time.monotonic() > end or tracer.poll() is not None:
+                    raise MeasurementError(f"strace did not attach to {proxy.name}; see {out}.err")
+                time.sleep(0.02)
+            result = action()
+        finally:
+            tracer.send_signal(signal.SIGINT)
+            try:
+                tracer.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                tracer.kill()
+                tracer.wait()
+        with open(out) as f:
+            return parse_strace_summary(f.read()), result
 
 
 # ---- the proxies ----
@@ -321,6 +453,33 @@ class Bench:
         cpu = (cpu_seconds(proxy.proc.pid) - before) * 1e6 / n if proxy.proc else None
         return n / float(r["seconds"]), cpu
 
+    def syscalls(self, proxy, counter, out):
+        """System calls per CONNECT session and per relayed UDP datagram (see the docstring)."""
+        n = self.sizes["syscall_sessions"]
+        calls, r = counter.count(proxy, lambda: self.run(
+            proxy, "sessions", "--concurrency", "16", "--seconds", "120", "--count", str(n)))
+        if int(r["sessions"]) != n:
+            raise MeasurementError(f"{proxy.name}: {r['sessions']} of {n} sessions under strace")
+        out["sys_session"] = sum(c for c, _ in calls.values()) / n
+        out["sys_breakdown"] = {k: (c / n, e / n) for k, (c, e) in calls.items()}
+        if counter.perf:
+            total, r = counter.count_total(proxy, lambda: self.run(
+                proxy, "sessions", "--concurrency", "16", "--seconds", "120", "--count", str(n)))
+            out["sys_session_perf"] = total / n
+        for key, inflight in (("sys_udp32", 32), ("sys_udp1", 1)):
+            if not proxy.has_udp:
+                out[key] = out[key + "_perf"] = None
+                continue
+            calls, r = counter.count(proxy, lambda: self.run(
+                proxy, "udp", "--inflight", str(inflight), "--seconds", str(self.sizes["syscall_seconds"])))
+            relayed = 2 * int(r["received"]) if r else 0
+            out[key] = sum(c for c, _ in calls.values()) / relayed if relayed else None
+            if counter.perf:
+                total, r = counter.count_total(proxy, lambda: self.run(
+                    proxy, "udp", "--inflight", str(inflight), "--seconds", str(self.sizes["syscall_seconds"])))
+                relayed = 2 * int(r["received"]) if r else 0
+                out[key + "_perf"] = total / relayed if relayed else None
+
     def udp(self, proxy, inflight):
         """loadgen's figures, plus cpu_us: the proxy's CPU microseconds per round trip."""
         if not proxy.has_udp:
@@ -375,11 +534,40 @@ FIGURES = [
     # Efficiency, less sensitive to other work on the machine than the rates are:
     ("cpu_session", "CPU us per session (16 conc.)", False),
     ("cpu_datagram", "CPU us per UDP round trip", False),
+    # Exact (strace), measured in the first round only:
+    ("sys_session", "syscalls per CONNECT session", False),
+    ("sys_udp32", "syscalls per UDP datagram, 32 fl.", False),
+    ("sys_udp1", "syscalls per UDP datagram, 1 fl.", False),
+    # The same counted by perf's tracepoint where it works (the proxy untraced by ptrace):
+    ("sys_session_perf", "  (perf) per CONNECT session", False),
+    ("sys_udp32_perf", "  (perf) per UDP datagram, 32 fl.", False),
+    ("sys_udp1_perf", "  (perf) per UDP datagram, 1 fl.", False),
 ]
+SYSCALL_KEYS = ("sys_session", "sys_udp32", "sys_udp1", "sys_session_perf", "sys_udp32_perf",
+                "sys_udp1_perf")
+
+
+def measure_syscalls(bench, proxy, counter, out):
+    """The exact system-call figures for `proxy` (once: they do not depend on the load)."""
+    if isinstance(proxy, Direct):
+        for key in SYSCALL_KEYS:
+            out.setdefault(key, []).append(None)
+        return
+    counts = {}
+    try:
+        proxy.start()
+        bench.syscalls(proxy, counter, counts)
+        proxy.check_alive()
+    finally:
+        proxy.stop()
+    for key in SYSCALL_KEYS:
+        out.setdefault(key, []).append(counts.get(key))
+    out["sys_breakdown"] = counts["sys_breakdown"]
 
 
 def measure_round(bench, proxy, sizes, out):
-    """One measurement of every figure for `proxy`, appended to out[key] (None for n/a).
+    """One measurement of every rate and memory figure for `proxy`, appended to out[key] (None for
+    n/a).
 
     The proxy is started twice: the memory figures need a fresh process (the rate tests leave
     freed heap behind that new sessions would reuse, hiding their cost)."""
@@ -427,8 +615,11 @@ def measure_round(bench, proxy, sizes, out):
 def fmt(v, key):
     if v is None:
         return "n/a"
-    if key in ("rss", "cpu", "cpu_session", "cpu_datagram"):
+    if key in ("rss", "cpu", "cpu_session", "cpu_datagram", "sys_udp32", "sys_udp1",
+               "sys_udp32_perf", "sys_udp1_perf"):
         return f"{v:.2f}"
+    if key in ("sys_session", "sys_session_perf"):
+        return f"{v:.1f}"
     if key in ("p50", "p99"):
         return f"{v:.1f}"
     return f"{v:,.0f}"
@@ -448,15 +639,19 @@ def spread(values):
 
 def print_report(names, results, repeats, sizes):
     med = {n: {k: median(results[n].get(k, [])) for k, _, _ in FIGURES} for n in names}
-    width = 32
-    print(f"\nMedian of {repeats} run(s) per figure:")
+    width = 36
+    figures = [f for f in FIGURES if any(results[n].get(f[0]) for n in names)]
+    print(f"\nMedian of {repeats} run(s) per figure (system calls: one strace run):")
     print(f"{'figure':<{width}}" + "".join(f"{n:>12}" for n in names))
-    for key, label, _ in FIGURES:
+    for key, label, _ in figures:
         print(f"{label:<{width}}" + "".join(f"{fmt(med[n][key], key):>12}" for n in names))
+    print_breakdown(names, results, width)
     if repeats > 1:
         print(f"\nNoise: (max-min)/median, % over the {repeats} runs:")
         print(f"{'figure':<{width}}" + "".join(f"{n:>12}" for n in names))
-        for key, label, _ in FIGURES:
+        for key, label, _ in figures:
+            if key in SYSCALL_KEYS:
+                continue
             cells = [spread(results[n].get(key, [])) for n in names]
             print(f"{label:<{width}}" + "".join(f"{'-' if c is None else f'{c:.0f}%':>12}" for c in cells))
 
@@ -464,7 +659,7 @@ def print_report(names, results, repeats, sizes):
         others = [n for n in names if n != "socks5d"]
         print("\nRatios, socks5d / column (lower-is-better figures marked *):")
         print(f"{'figure':<{width}}" + "".join(f"{n:>12}" for n in others))
-        for key, label, higher in FIGURES:
+        for key, label, higher in figures:
             cells = []
             for n in others:
                 a, b = med["socks5d"][key], med[n][key]
@@ -472,6 +667,27 @@ def print_report(names, results, repeats, sizes):
             print(f"{label + ('' if higher else ' *'):<{width}}" + "".join(f"{c:>12}" for c in cells))
         print_targets(med, sizes)
     return med
+
+
+def print_breakdown(names, results, width):
+    """System calls per CONNECT session, call by call (errors, e.g. EAGAIN, in brackets)."""
+    shown = [n for n in names if results[n].get("sys_breakdown")]
+    if not shown:
+        return
+    calls = {}
+    for n in shown:
+        for call, (c, _) in results[n]["sys_breakdown"].items():
+            calls[call] = max(calls.get(call, 0), c)
+    print("\nSystem calls per CONNECT session, by call ([errors]; calls under 0.05 per session left out):")
+    print(f"{'call':<{width}}" + "".join(f"{n:>16}" for n in shown))
+    for call in sorted(calls, key=lambda c: -calls[c]):
+        if calls[call] < 0.05:
+            continue
+        cells = []
+        for n in shown:
+            c, e = results[n]["sys_breakdown"].get(call, (0, 0))
+            cells.append("-" if c < 0.005 else (f"{c:.2f} [{e:.2f}]" if e >= 0.005 else f"{c:.2f}"))
+        print(f"{call:<{width}}" + "".join(f"{c:>16}" for c in cells))
 
 
 def print_targets(med, sizes):
@@ -505,6 +721,15 @@ def print_targets(med, sizes):
             ours, theirs = s[key] - direct[key], d[key] - direct[key]
             check(f"{key} added latency <= half Dante's", ours <= theirs / 2,
                   f"socks5d +{ours:.1f} us, Dante +{theirs:.1f} us")
+    if s.get("sys_session") is not None:
+        check("<= 24 system calls per CONNECT session", s["sys_session"] <= 24, f"{s['sys_session']:.1f}")
+    for key in ("sys_udp32", "sys_udp32_perf"):
+        if s.get(key) is not None:
+            check(f"<= 1 system call per UDP datagram, 32 in flight ({'perf' if 'perf' in key else 'strace'})",
+                  s[key] <= 1, f"{s[key]:.2f}")
+    if s.get("sys_session_perf") is not None:
+        check("<= 24 system calls per CONNECT session (perf)", s["sys_session_perf"] <= 24,
+              f"{s['sys_session_perf']:.1f}")
     if s["rss"] is not None:
         check("<= 8 KiB RSS per idle session", s["rss"] <= 8, f"{s['rss']:.2f} KiB")
     if s["held"] is not None:
@@ -521,15 +746,34 @@ def main():
                              "(and baseline, with SOCKS5D_BASELINE_BIN; rules100, socks5d with a "
                              "100-rule file, is added to the default set when the binary has "
                              "--rules_file)")
+    parser.add_argument("--no-syscalls", action="store_true",
+                        help="skip the system-call counts (strace; they run in the first round)")
+    parser.add_argument("--syscalls-only", action="store_true",
+                        help="only the system-call counts (one strace run per proxy, ~1 min)")
+    parser.add_argument("--syscall-sessions", type=int,
+                        help="CONNECT sessions counted under strace (default 2000; 300 with --quick)")
     args = parser.parse_args()
 
     if args.quick:
         sizes = dict(bytes=64 << 20, seconds=0.5, rss_sessions=200, rss_processes=1,
-                     max_sessions=600, max_processes=2, hold_seconds=20)
+                     max_sessions=600, max_processes=2, hold_seconds=20,
+                     syscall_sessions=300, syscall_seconds=1)
     else:
         sizes = dict(bytes=1 << 30, seconds=3, rss_sessions=2000, rss_processes=2,
-                     max_sessions=9000, max_processes=3, hold_seconds=90)
-    repeats = args.repeats or (1 if args.quick else 3)
+                     max_sessions=9000, max_processes=3, hold_seconds=90,
+                     syscall_sessions=2000, syscall_seconds=2)
+    if args.syscall_sessions:
+        sizes["syscall_sessions"] = args.syscall_sessions
+    count_syscalls = not args.no_syscalls
+    if count_syscalls and not SyscallCounter.available():
+        print("strace not installed (.ci/apt/bench.txt): no system-call counts")
+        count_syscalls = False
+    if args.syscalls_only:
+        repeats = 0
+        if not count_syscalls:
+            return 1
+    if not args.syscalls_only:
+        repeats = args.repeats or (1 if args.quick else 3)
     binary = os.environ.get("SOCKS5D_BIN", os.path.join(REPO, "build", "socks5d"))
     names = [n for n in args.only.split(",") if n]
     # A second socks5d binary (an earlier build) measured in the same rounds: before/after figures
@@ -549,6 +793,8 @@ def main():
     results = {n: {} for n in names}
     try:
         bench = Bench(build_loadgen(workdir), sizes)
+        counter = SyscallCounter(workdir)
+        counter.perf = count_syscalls and SyscallCounter.perf_available()
         factories = {"direct": lambda: Direct(workdir), "socks5d": lambda: Socks5d(workdir, binary),
                      "baseline": lambda: Baseline(workdir, baseline),
                      "rules100": lambda: Rules100(workdir, binary),
@@ -558,6 +804,15 @@ def main():
         print(f"socks5d: {binary}; work dir {workdir}; {repeats} round(s); "
               f"stream {sizes['bytes'] >> 20} MiB, {sizes['seconds']} s per rate; "
               f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+        if count_syscalls:
+            for name in names:
+                t0 = time.monotonic()
+                try:
+                    measure_syscalls(bench, factories[name](), counter, results[name])
+                    print(f"  system calls: {name} done in {time.monotonic() - t0:.1f}s", flush=True)
+                except (MeasurementError, subprocess.SubprocessError, OSError, KeyError) as e:
+                    failures.append(f"system calls: {name}: {e}")
+                    print(f"  system calls: {name} FAILED: {e}", flush=True)
         for round_ in range(repeats):
             for name in names:
                 proxy = factories[name]()
@@ -568,7 +823,7 @@ def main():
                 except (MeasurementError, subprocess.SubprocessError, OSError) as e:
                     failures.append(f"round {round_ + 1}: {name}: {e}")
                     print(f"  round {round_ + 1}: {name} FAILED: {e}", flush=True)
-        print_report(names, results, repeats, sizes)
+        print_report(names, results, max(repeats, 1), sizes)
     except MeasurementError as e:
         failures.append(str(e))
     print(f"\nwall time {time.monotonic() - started:.0f}s; load average now {os.getloadavg()[0]:.1f} "

@@ -1,7 +1,12 @@
 #include "net/socket.h"
 
+#include <fcntl.h>
+
+#include <array>
+#include <chrono>
 #include <optional>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -94,6 +99,81 @@ TEST(OpenBindListenerTest, EphemeralWithoutRange) {
   ASSERT_FALSE(OpenListenerInRange(acceptor, Ip("::1"), nullptr, {}));
   EXPECT_EQ(acceptor.local_endpoint().address(), Ip("::1"));
   EXPECT_NE(acceptor.local_endpoint().port(), 0);
+}
+
+// accept4 with the peer's address, a socket Asio uses without an ioctl of its own.
+TEST(NonBlockingSocketTest, AcceptGivesANonBlockingSocketAndThePeer) {
+  asio::io_context io;
+  asio::ip::tcp::acceptor acceptor(io);
+  ASSERT_FALSE(OpenListener(acceptor, asio::ip::tcp::endpoint(Ip("127.0.0.1"), 0),
+                            ListenOptions{.no_delay = true}));
+  acceptor.non_blocking(true);
+  asio::ip::tcp::socket accepted(io);
+  asio::ip::tcp::endpoint peer;
+  EXPECT_EQ(AcceptNonBlocking(acceptor, accepted, peer), asio::error::would_block);
+  asio::ip::tcp::socket client(io);
+  client.connect(acceptor.local_endpoint());
+  std::error_code ec;
+  for (int i = 0; i < 100 && (ec = AcceptNonBlocking(acceptor, accepted, peer)); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_FALSE(ec) << ec.message();
+  EXPECT_EQ(peer, client.local_endpoint());
+  EXPECT_TRUE(::fcntl(accepted.native_handle(), F_GETFL) & O_NONBLOCK);
+  EXPECT_TRUE(accepted.native_non_blocking());  // Asio knows: no ioctl before its operations
+  asio::ip::tcp::no_delay nodelay;
+  accepted.get_option(nodelay);
+  EXPECT_TRUE(nodelay.value());  // inherited from the listener
+  // Asynchronous operations work on it, and closing it is enough (no epoll_ctl DEL needed).
+  std::array<char, 4> buffer{};
+  std::size_t got = 0;
+  accepted.async_read_some(asio::buffer(buffer), [&](std::error_code e, std::size_t n) {
+    EXPECT_FALSE(e);
+    got = n;
+  });
+  asio::write(client, asio::buffer("abc", 3));
+  io.run_for(std::chrono::seconds(2));
+  EXPECT_EQ(got, 3u);
+  accepted.close();
+}
+
+TEST(NonBlockingSocketTest, ConnectCompletesOrFails) {
+  asio::io_context io;
+  asio::ip::tcp::acceptor acceptor(io, asio::ip::tcp::endpoint(Ip("127.0.0.1"), 0));
+  asio::ip::tcp::socket socket(io);
+  ASSERT_FALSE(OpenNonBlocking(socket, asio::ip::tcp::v4()));
+  EXPECT_TRUE(socket.native_non_blocking());
+  std::optional<std::error_code> result;
+  AsyncConnectNonBlocking(socket, acceptor.local_endpoint(),
+                          [&](std::error_code ec) { result = ec; });
+  io.run_for(std::chrono::seconds(2));
+  ASSERT_TRUE(result.has_value());
+  EXPECT_FALSE(*result) << result->message();
+  EXPECT_EQ(socket.remote_endpoint(), acceptor.local_endpoint());
+
+  // A closed port: refused. (The listener's port, freed.)
+  const asio::ip::tcp::endpoint gone = acceptor.local_endpoint();
+  acceptor.close();
+  asio::ip::tcp::socket refused(io);
+  ASSERT_FALSE(OpenNonBlocking(refused, asio::ip::tcp::v4()));
+  result.reset();
+  AsyncConnectNonBlocking(refused, gone, [&](std::error_code ec) { result = ec; });
+  io.restart();
+  io.run_for(std::chrono::seconds(2));
+  ASSERT_TRUE(result.has_value());
+  EXPECT_EQ(*result, asio::error::connection_refused);
+
+  // Closing the socket while the connect waits cancels it.
+  asio::ip::tcp::socket cancelled(io);
+  ASSERT_FALSE(OpenNonBlocking(cancelled, asio::ip::tcp::v4()));
+  result.reset();
+  asio::ip::tcp::acceptor backlog(io, asio::ip::tcp::endpoint(Ip("127.0.0.1"), 0));
+  AsyncConnectNonBlocking(cancelled, backlog.local_endpoint(),
+                          [&](std::error_code ec) { result = ec; });
+  cancelled.close();
+  io.restart();
+  io.run_for(std::chrono::seconds(2));
+  ASSERT_TRUE(result.has_value());  // aborted, or connected before the close: never hangs
 }
 
 }  // namespace

@@ -273,5 +273,55 @@ TEST_F(RelayTest, OneFamilyEgressDropsTheOtherFamilyAndFiltersNames) {
   EXPECT_NE(relay_->LogFields().find(" drop_no_egress=1"), std::string::npos);
 }
 
+// The batched path (relay/udp_batch.h) both ways: a burst of replies larger than a batch reaches
+// the client in order, each with its SOCKS header, and a near-maximal datagram in the middle of
+// a batch is relayed whole either way.
+TEST_F(RelayTest, BatchedRepliesKeepTheirOrderAndTheirSize) {
+  Start();
+  const protocol::Address target{protocol::Ipv4{127, 0, 0, 1}, target_.local_endpoint().port()};
+  SendFromClient(target, "hello");  // opens the association's way back from the target
+  asio::ip::udp::endpoint relay_out;
+  std::array<char, 2048> first;
+  ASSERT_TRUE(RunUntil([&] {
+    std::error_code ec;
+    target_.receive_from(asio::buffer(first), relay_out, 0, ec);
+    return !ec;
+  }));
+  constexpr int kReplies = 60;  // within a default receive buffer, the big one included
+  const std::string big(60000, 'b');
+  for (int i = 0; i < kReplies; ++i) {
+    target_.send_to(asio::buffer(i == 30 ? big : std::to_string(i)), relay_out);
+  }
+  client_.non_blocking(true);
+  std::vector<std::string> got;
+  std::vector<std::uint8_t> buffer(70000);
+  ASSERT_TRUE(RunUntil([&] {
+    for (;;) {
+      std::error_code ec;
+      asio::ip::udp::endpoint from;
+      std::size_t n = client_.receive_from(asio::buffer(buffer), from, 0, ec);
+      if (ec) break;
+      auto parsed = protocol::ParseUdpDatagram(std::span<const std::uint8_t>(buffer.data(), n));
+      EXPECT_TRUE(parsed.has_value());
+      if (parsed) got.emplace_back(parsed->payload.begin(), parsed->payload.end());
+    }
+    return got.size() >= kReplies;
+  })) << "relayed "
+      << got.size() << " of " << kReplies;
+  for (int i = 0; i < kReplies; ++i) EXPECT_EQ(got[i], i == 30 ? big : std::to_string(i)) << i;
+  EXPECT_EQ(relay_->association().counters().dgrams_down, static_cast<std::uint64_t>(kReplies));
+
+  SendFromClient(target, big);  // and up: whole
+  std::vector<std::uint8_t> up(70000);
+  ASSERT_TRUE(RunUntil([&] {
+    std::error_code ec;
+    asio::ip::udp::endpoint from;
+    std::size_t n = target_.receive_from(asio::buffer(up), from, 0, ec);
+    if (ec) return false;
+    EXPECT_EQ(std::string(up.begin(), up.begin() + static_cast<std::ptrdiff_t>(n)), big);
+    return true;
+  }));
+}
+
 }  // namespace
 }  // namespace socks5::relay
