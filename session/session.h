@@ -35,8 +35,9 @@ struct AccessRecord {
     std::optional<protocol::Address> peer;
     std::optional<protocol::Address> relay;
     std::string association_fields;
-    std::optional<std::string> limit;  // the limit that refused the request ("user")
-    std::optional<std::uint8_t> first_byte;  // proto=unknown: the byte that opened the connection
+    std::optional<std::string> limit;          // the limit that refused the request ("user")
+    std::optional<std::uint8_t> first_byte;    // proto=unknown: the byte that opened the connection
+    std::optional<std::string> socks4_userid;  // SOCKS4's USERID, escaped; never a user
   };
 
   absl::Time start;
@@ -97,6 +98,9 @@ class Session {
   // without a rules file. Points into rules(), which the session holds for its life.
   const policy::Rule* allowing_rule() const { return allowing_rule_; }
   void set_allowing_rule(const policy::Rule* rule) { allowing_rule_ = rule; }
+  // A SOCKS4/4a session (session/socks4.h): its replies are SOCKS4's (session/replies.h).
+  bool socks4() const { return socks4_; }
+  void set_socks4() { socks4_ = true; }
 
   // Counted in --max_sessions_per_user once the request is read (session.cc's ChargeUser).
   std::optional<UserSlot>& user_slot() { return user_slot_; }
@@ -129,6 +133,7 @@ class Session {
   std::vector<std::uint8_t> early_data_;
   std::optional<std::string> user_;
   const policy::Rule* allowing_rule_ = nullptr;
+  bool socks4_ = false;
   AccessRecord record_;
   std::optional<UserSlot> user_slot_;
   // Null unless a rule set one: most sessions use --outbound_address's, in the settings
