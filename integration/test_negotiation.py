@@ -62,18 +62,22 @@ def test_a4_zero_methods(socks5d):
         assert data in (b"", b"\x05\xff"), f"expected 05 ff or a close, got {data.hex(' ')}"
 
 
-def test_a5_socks4_request_closed_without_bytes(socks5d):
-    server = socks5d()
+def test_a5_socks4_request_answered_5b_when_disabled(socks5d):
+    """SOCKS4 is served (integration/test_socks4.py); with --socks4=false it is answered
+    `00 5B` and closed, never silently."""
+    server = socks5d("--socks4=false")
     with server.client() as client:
         # SOCKS4 CONNECT 127.0.0.1:80, user id "x".
         client.send(b"\x04\x01\x00\x50\x7f\x00\x00\x01x\x00")
+        client.expect(b"\x00\x5b\x00\x00\x00\x00\x00\x00")
         client.assert_closed()
 
 
-def test_a5_socks4a_request_closed_without_bytes(socks5d):
-    server = socks5d()
+def test_a5_socks4a_request_answered_5b_when_disabled(socks5d):
+    server = socks5d("--socks4=false")
     with server.client() as client:
         client.send(b"\x04\x01\x00\x50\x00\x00\x00\x01\x00example.test\x00")
+        client.expect(b"\x00\x5b\x00\x00\x00\x00\x00\x00")
         client.assert_closed()
 
 

@@ -48,6 +48,11 @@ ABSL_FLAG(absl::Duration, connect_timeout, absl::Seconds(10),
           "Time allowed to connect to a CONNECT target (all addresses together); then REP 06.");
 ABSL_FLAG(absl::Duration, idle_timeout, absl::Minutes(5),
           "A relayed TCP session with no traffic either way for this long is closed.");
+ABSL_FLAG(bool, socks4, true,
+          "Serve SOCKS4 and SOCKS4a CONNECT and BIND on the same listeners (the first byte, 04, "
+          "decides). On by default: SOCKS4 gets no more than a SOCKS5 client without a password "
+          "(with --users_file every SOCKS4 request is answered 5B: it carries no password). "
+          "false: every SOCKS4 request is answered 5B.");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
           "On SIGTERM/SIGINT: stop accepting, let open sessions finish for this long, then close.");
 ABSL_FLAG(int64_t, max_sessions, 0,
@@ -244,7 +249,7 @@ absl::Status BuildAdmissionFlags(Config& config) {
   return BuildVerifierFlags(config);
 }
 
-// --listen, --workers, --users_file, --rules_file, --allow_open_proxy, the timeouts and
+// --listen, --workers, --users_file, --rules_file, --allow_open_proxy, the timeouts, --socks4 and
 // --max_sessions.
 absl::Status BuildProcessFlags(Config& config) {
   auto listen = net::ParseListenList(absl::GetFlag(FLAGS_listen));
@@ -263,6 +268,7 @@ absl::Status BuildProcessFlags(Config& config) {
   config.handshake_timeout = absl::GetFlag(FLAGS_handshake_timeout);
   config.connect_timeout = absl::GetFlag(FLAGS_connect_timeout);
   config.idle_timeout = absl::GetFlag(FLAGS_idle_timeout);
+  config.socks4 = absl::GetFlag(FLAGS_socks4);
   config.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
   int64_t max_sessions = absl::GetFlag(FLAGS_max_sessions);
   if (max_sessions < 0) return absl::InvalidArgumentError("--max_sessions must not be negative");

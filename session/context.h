@@ -38,6 +38,8 @@ struct Settings {
   bool accept_any_credentials = false;
   absl::Duration connect_timeout = absl::Seconds(10);
   absl::Duration idle_timeout = absl::Minutes(5);
+  // --socks4: SOCKS4/4a requests served (session/socks4.h); false: each one answered 5B.
+  bool socks4 = true;
   std::vector<net::Cidr> deny_destinations;
   // BIND
   std::optional<net::PortRange> bind_port_range;

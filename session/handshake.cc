@@ -13,6 +13,7 @@
 #include "net/log.h"
 #include "protocol/sniff.h"
 #include "session/replies.h"
+#include "session/socks4.h"
 #include "session/verifier.h"
 
 namespace socks5::session {
@@ -88,6 +89,14 @@ void Consume(Input& in, std::size_t n) {
 asio::awaitable<std::optional<protocol::Request>> AsyncHandshakeSteps(Session& session) {
   Input in;
   in.reserve(512);
+  // The first byte decides the protocol: 04 is SOCKS4/4a (session/socks4.h), anything else
+  // SOCKS5's greeting (whose parser refuses what is not 05).
+  if (!co_await AsyncReadMore(session.client(), in)) co_return std::nullopt;
+  if (in.front() == protocol::kSocks4Version) {
+    auto request = co_await AsyncReadMessage(session.client(), in, protocol::ParseSocks4Request);
+    if (!request) co_return std::nullopt;
+    co_return co_await AsyncAcceptSocks4(session, in, std::move(*request));
+  }
   std::optional<std::uint8_t> method = co_await AsyncNegotiate(session, in);
   if (!method) co_return std::nullopt;
   if (*method == protocol::kMethodUserPass && !co_await AsyncAuthenticate(session, in)) {

@@ -8,6 +8,7 @@
 #include "net/address.h"
 #include "net/async.h"
 #include "net/log.h"
+#include "protocol/socks4.h"
 
 namespace socks5::session {
 namespace {
@@ -77,8 +78,16 @@ asio::awaitable<bool> AsyncWriteAll(asio::ip::tcp::socket& socket,
 asio::awaitable<bool> AsyncSendReply(Session& session, protocol::Reply reply,
                                      const protocol::Address& bound) {
   std::array<std::uint8_t, protocol::kMaxReplySize> out;
-  std::size_t n = protocol::EncodeReply(reply, bound, out);
-  session.record().reply = reply;
+  std::size_t n = 0;
+  if (session.socks4()) {
+    // The handlers decide in SOCKS5's codes; a SOCKS4 client gets 5A or 5B, and the access log
+    // the code it got (the SOCKS5 reason is in the debug lines of the handlers).
+    n = protocol::EncodeSocks4Reply(reply, bound, out);
+    session.record().reply = static_cast<protocol::Reply>(protocol::Socks4ReplyCode(reply));
+  } else {
+    n = protocol::EncodeReply(reply, bound, out);
+    session.record().reply = reply;
+  }
   co_return co_await AsyncWriteAll(session.client(), std::span<const std::uint8_t>(out.data(), n));
 }
 

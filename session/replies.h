@@ -24,7 +24,9 @@ protocol::Reply ReplyForError(const std::error_code& error);
 asio::awaitable<bool> AsyncWriteAll(asio::ip::tcp::socket& socket,
                                     std::span<const std::uint8_t> bytes);
 
-// Sends `05 REP 00 ATYP BND.ADDR BND.PORT` and records REP. False when the write failed.
+// Sends `05 REP 00 ATYP BND.ADDR BND.PORT` and records REP; to a SOCKS4 session (Session::socks4)
+// `00 5A|5B PORT IPv4` instead (protocol/socks4.h), recording 5A or 5B. False when the write
+// failed.
 asio::awaitable<bool> AsyncSendReply(Session& session, protocol::Reply reply,
                                      const protocol::Address& bound);
 // Sends a failure reply (BND 0.0.0.0:0) and closes gracefully: FIN, then unread input is

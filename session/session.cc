@@ -42,6 +42,9 @@ AccessRecord::CommandFields& AccessRecord::fields() {
 std::string AccessRecord::LogLine(const asio::ip::tcp::endpoint& client, absl::Time now) const {
   std::string extra;
   if (proto != nullptr) absl::StrAppend(&extra, " proto=", proto);
+  if (command_fields && command_fields->socks4_userid) {
+    absl::StrAppend(&extra, " socks4_userid=", *command_fields->socks4_userid);
+  }
   if (command_fields && command_fields->first_byte) {
     absl::StrAppend(&extra, absl::StrFormat(" first=0x%02x", *command_fields->first_byte));
   }

@@ -35,8 +35,9 @@ struct AccessRecord {
     std::optional<protocol::Address> peer;
     std::optional<protocol::Address> relay;
     std::string association_fields;
-    std::optional<std::string> limit;        // the limit that refused the request ("user")
-    std::optional<std::uint8_t> first_byte;  // proto=unknown: the byte that opened the connection
+    std::optional<std::string> limit;          // the limit that refused the request ("user")
+    std::optional<std::uint8_t> first_byte;    // proto=unknown: the byte that opened the connection
+    std::optional<std::string> socks4_userid;  // SOCKS4's USERID, escaped; never a user
   };
 
   absl::Time start;
@@ -101,6 +102,9 @@ class Session {
   // without a rules file. Points into rules(), which the session holds for its life.
   const policy::Rule* allowing_rule() const { return extras_ ? extras_->allowing_rule : nullptr; }
   void set_allowing_rule(const policy::Rule* rule) { extras().allowing_rule = rule; }
+  // A SOCKS4/4a session (session/socks4.h): its replies are SOCKS4's (session/replies.h).
+  bool socks4() const { return socks4_; }
+  void set_socks4() { socks4_ = true; }
 
   // Counted in --max_sessions_per_user once the request is read (session.cc's ChargeUser).
   std::optional<UserSlot>& user_slot() { return extras().user_slot; }
@@ -131,6 +135,7 @@ class Session {
   asio::ip::tcp::socket client_;
   asio::ip::tcp::endpoint client_endpoint_;
   std::vector<std::uint8_t> early_data_;
+  bool socks4_ = false;
   AccessRecord record_;
   // What only an authenticated or rule-decided session has, made by the first setter: an
   // anonymous session without a rules file (the common idle one) carries one null pointer

@@ -4,7 +4,13 @@ A cell is (client, column). Tests mark themselves @pytest.mark.cell(client, colu
 prints every client x column, "not supported" from NOT_SUPPORTED, and fails on a test-less
 cell that is not listed here (so a cell cannot vanish silently). Where a claim can be shown,
 a test marked @pytest.mark.unsupported(client, column) shows it (test_unsupported.py) and the
-table says "checked"."""
+table says "checked".
+
+The COMPAT table (issue 13: what socks5d speaks besides plain RFC 1928/1929) works the same
+way, with COMPAT_COLUMNS and COMPAT_CLIENTS: a test marks itself
+@pytest.mark.cell(client, column) with a COMPAT column, NOT_SUPPORTED may hold its cells too,
+and a cell with neither a test nor a reason is printed "n/a" (the client does not have that
+feature: not a failure). run.py prints it after the main table."""
 
 V4 = "CONNECT IPv4"
 V6 = "CONNECT IPv6"
@@ -43,11 +49,22 @@ NOT_SUPPORTED = {
 
 # The compatibility table (issue 13): clients that speak something besides plain RFC 1928, and
 # what socks5d does for them. A cell with no test is "n/a" (not applicable), not a failure.
-COMPAT_RESOLVE = "RESOLVE (F0)"
-COMPAT_RESOLVE_PTR = "RESOLVE_PTR (F1)"
-COMPAT_ANY_CREDENTIALS = "user/pass, no users file"
-COMPAT_UDP_HINT = "UDP, DST hint"
-COMPAT_NOT_SOCKS = "not SOCKS (HTTP)"
-COMPAT_COLUMNS = ["SOCKS4 CONNECT", "SOCKS4 BIND", "SOCKS4a CONNECT", COMPAT_RESOLVE,
-                  COMPAT_RESOLVE_PTR, COMPAT_ANY_CREDENTIALS, COMPAT_UDP_HINT, COMPAT_NOT_SOCKS]
-COMPAT_CLIENTS = ["torsocks", "tor-resolve", "v2ray", "wget2"]
+S4_CONNECT = "SOCKS4 CONNECT"
+S4_BIND = "SOCKS4 BIND"
+S4A_CONNECT = "SOCKS4a CONNECT"
+COMPAT_RESOLVE = RESOLVE = "RESOLVE (F0)"
+COMPAT_RESOLVE_PTR = RESOLVE_PTR = "RESOLVE_PTR (F1)"
+COMPAT_ANY_CREDENTIALS = AUTH_NO_USERS = "user/pass, no users file"
+COMPAT_UDP_HINT = UDP_HINT = "UDP, DST hint"
+COMPAT_NOT_SOCKS = NOT_SOCKS = "not SOCKS (HTTP)"
+COMPAT_COLUMNS = [S4_CONNECT, S4_BIND, S4A_CONNECT, RESOLVE, RESOLVE_PTR, AUTH_NO_USERS, UDP_HINT,
+                  NOT_SOCKS]
+COMPAT_CLIENTS = ["curl", "socat", "privoxy", "Firefox ESR", "IO::Socket::Socks", "torsocks",
+                  "tor-resolve", "v2ray", "wget2"]
+
+NOT_SUPPORTED.update({
+    ("curl", S4_BIND): "curl's SOCKS4 code has only CONNECT",
+    ("socat", S4_BIND): "socat's SOCKS4/SOCKS4A addresses only CONNECT",
+    ("privoxy", S4_BIND): "privoxy forwards HTTP requests: CONNECT only",
+    ("Firefox ESR", S4_BIND): "a browser never asks for BIND",
+})

@@ -100,6 +100,35 @@ def client_table(collector, loopback):
     return lines, missing
 
 
+def compat_table(collector, loopback):
+    """The COMPAT table: like client_table over COMPAT_CLIENTS x COMPAT_COLUMNS, but a cell
+    with neither a test nor a reason is "n/a" (the client lacks the feature), not missing."""
+    by_cell = collections.defaultdict(list)
+    for nodeid, mark in collector.marks.items():
+        if mark[0] == "cell" and nodeid in collector.outcomes:
+            by_cell[(mark[1], mark[2])].append(collector.outcomes[nodeid])
+    selected = {(m[1], m[2]) for m in collector.marks.values() if m[0] == "cell"}
+    notes = []
+    lines = ["| client | " + " | ".join(cells.COMPAT_COLUMNS) + " |",
+             "| --- |" + " --- |" * len(cells.COMPAT_COLUMNS)]
+    for client in cells.COMPAT_CLIENTS:
+        row = []
+        for column in cells.COMPAT_COLUMNS:
+            key = (client, column)
+            if key in cells.NOT_SUPPORTED:
+                notes.append(f"{client}, {column}: {cells.NOT_SUPPORTED[key]}")
+                row.append(f"not supported [{len(notes)}]")
+            elif key in selected:
+                value = combine(by_cell.get(key, []))
+                row.append(value + (" (loopback)" if loopback and value == "pass" else ""))
+            else:
+                row.append("n/a")
+        lines.append(f"| {client} | " + " | ".join(row) + " |")
+    lines.append("")
+    lines += [f"[{i}] {note}  " for i, note in enumerate(notes, 1)]
+    return lines
+
+
 def negative_table(collector):
     lines = ["| case | client sends | server must | result |", "| --- | --- | --- | --- |"]
     rows = collections.OrderedDict()
@@ -138,6 +167,11 @@ def main(argv):
     print()
     table, missing = client_table(collector, loopback=not isolated)
     print("\n".join(table))
+    print()
+    print("## Compatibility matrix (issue 13: SOCKS4/4a, Tor's extensions, clients that are not "
+          "plain RFC 1928; n/a: the client does not have that feature)")
+    print()
+    print("\n".join(compat_table(collector, loopback=not isolated)))
     print()
     print("## Negative matrix (docs/conformance.md cases; after each, the server serves a normal "
           "CONNECT) and isolation checks")

@@ -76,8 +76,9 @@ def a4(s, env):
 
 
 def a5(s, env):
+    # To the proxy with a users file: SOCKS4 carries no password, so 5B (docs/conformance.md).
     s.send(bytes([4, 1, 0, 7]) + socket.inet_aton(env.topo.addr.server4) + b"\x00")
-    s.assert_closed(CLOSE_TIMEOUT)
+    assert s.read_until_closed(CLOSE_TIMEOUT) == b"\x00\x5b\x00\x00\x00\x00\x00\x00"
 
 
 def _closed_by_handshake_timeout(s):
@@ -295,7 +296,7 @@ def f3(s, env):
 ROWS = [
     ("A3", "`05 01 80` (no acceptable method)", "`05 FF`, close", False, a3),
     ("A4", "`05 00` (zero methods)", "`05 FF` and close, or close", False, a4),
-    ("A5", "SOCKS4 request `04 01 ...`", "close", False, a5),
+    ("A5", "SOCKS4 request `04 01 ...`, users file configured", "`00 5B`, close", True, a5),
     ("A8", "nothing, then silence", "close after --handshake_timeout", False, a8_silence),
     ("A8", "partial greeting `05 02 00`, then silence", "close after --handshake_timeout",
      False, a8_partial),

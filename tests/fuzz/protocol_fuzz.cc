@@ -1,5 +1,5 @@
-// libFuzzer target: every protocol parser (protocol/messages.h, address.h, udp_header.h) on
-// arbitrary bytes. Besides "no crash, no out-of-bounds read" (ASan/UBSan), it checks the parser
+// libFuzzer target: every protocol parser (protocol/messages.h, address.h, udp_header.h, socks4.h)
+// on arbitrary bytes. Besides "no crash, no out-of-bounds read" (ASan/UBSan), it checks the parser
 // contract: a complete message consumes at most the input, re-encodes to the same bytes, and
 // every prefix of it needs more.
 #include <cstddef>
@@ -10,6 +10,7 @@
 
 #include "protocol/address.h"
 #include "protocol/messages.h"
+#include "protocol/socks4.h"
 #include "protocol/udp_header.h"
 
 namespace {
@@ -96,6 +97,24 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     CheckReencodes([&](std::span<std::uint8_t> out) { return p::EncodeAddress(r.value, out); },
                    message);
     CheckPrefixesNeedMore(p::ParseAddress, message);
+  }
+
+  if (auto r = p::ParseSocks4Request(in); r.status == ParseStatus::kComplete) {
+    Check(r.consumed <= size && r.consumed <= p::kMaxSocks4RequestSize);
+    Bytes message = in.first(r.consumed);
+    // SOCKS4A's DSTIP 0.0.0.x is re-encoded as 0.0.0.1: compare what it parses to instead.
+    std::vector<std::uint8_t> out(p::kMaxSocks4RequestSize);
+    std::size_t written = p::EncodeSocks4Request(r.value, out);
+    Check(written > 0);
+    auto again = p::ParseSocks4Request(std::span<const std::uint8_t>(out.data(), written));
+    Check(again.status == ParseStatus::kComplete && again.consumed == written);
+    Check(again.value == r.value);
+    CheckPrefixesNeedMore(p::ParseSocks4Request, message);
+    std::uint8_t reply[p::kSocks4ReplySize];
+    Check(p::EncodeSocks4Reply(p::Reply::kSucceeded, r.value.request.destination, reply) ==
+          p::kSocks4ReplySize);
+  } else if (r.status == ParseStatus::kInvalid) {
+    Check(size >= 1);
   }
 
   if (auto d = p::ParseUdpDatagram(in)) {

@@ -303,7 +303,64 @@ TEST_F(HandshakeTest, NoAcceptableMethod) {
 
 TEST_F(HandshakeTest, NotSocks5IsClosedWithoutAnswer) {
   Start();
+  Send({0x06, 0x01, 0x00});
+  EXPECT_TRUE(ClosedByServer());
+  Finish();
+  EXPECT_FALSE(request_.has_value());
+}
+
+// First byte 04: SOCKS4 (session/socks4.h). The request goes to the handlers, the session
+// answers in SOCKS4, and what followed the request is kept as early data.
+TEST_F(HandshakeTest, Socks4RequestIsReturned) {
+  Start();
+  Send({0x04, 0x01, 0x00, 0x50, 127, 0, 0, 1, 'u', 0x00, 'x'});
+  Finish();
+  ASSERT_TRUE(request_.has_value());
+  EXPECT_EQ(request_->command, protocol::Command::kConnect);
+  EXPECT_EQ(request_->destination, (protocol::Address{protocol::Ipv4{127, 0, 0, 1}, 80}));
+  EXPECT_TRUE(session_->socks4());
+  EXPECT_STREQ(session_->record().proto, "socks4");
+  EXPECT_EQ(session_->early_data(), (Bytes{'x'}));
+  ASSERT_NE(session_->record().command_fields, nullptr);
+  EXPECT_EQ(session_->record().command_fields->socks4_userid, "u");
+  EXPECT_EQ(session_->user(), std::nullopt);  // a USERID is never a user
+}
+
+TEST_F(HandshakeTest, Socks4aRequestIsReturnedWithItsName) {
+  Start();
+  Send({0x04, 0x02, 0x00, 0x15, 0, 0, 0, 9, 0x00, 'f', 't', 'p', 0x00});
+  Finish();
+  ASSERT_TRUE(request_.has_value());
+  EXPECT_EQ(request_->command, protocol::Command::kBind);
+  EXPECT_EQ(request_->destination, (protocol::Address{std::string("ftp"), 21}));
+  EXPECT_STREQ(session_->record().proto, "socks4a");
+}
+
+TEST_F(HandshakeTest, Socks4WithUsersFileIsAnswered5B) {
+  UseUsers(std::make_shared<OneUser>());
+  Start();
+  Send({0x04, 0x01, 0x00, 0x50, 127, 0, 0, 1, 'a', 'l', 'i', 'c', 'e', 0x00});
+  EXPECT_EQ(Receive(8), (Bytes{0x00, 0x5b, 0, 0, 0, 0, 0, 0}));
+  EXPECT_TRUE(ClosedByServer());
+  Finish();
+  EXPECT_FALSE(request_.has_value());
+  EXPECT_EQ(session_->record().reply, static_cast<protocol::Reply>(0x5b));
+}
+
+TEST_F(HandshakeTest, Socks4DisabledIsAnswered5B) {
+  settings_.socks4 = false;
+  Start();
   Send({0x04, 0x01, 0x00, 0x50, 127, 0, 0, 1, 0x00});
+  EXPECT_EQ(Receive(8), (Bytes{0x00, 0x5b, 0, 0, 0, 0, 0, 0}));
+  EXPECT_TRUE(ClosedByServer());
+  Finish();
+  EXPECT_FALSE(request_.has_value());
+}
+
+TEST_F(HandshakeTest, Socks4UnknownCommandIsAnswered5B) {
+  Start();
+  Send({0x04, 0x03});
+  EXPECT_EQ(Receive(8), (Bytes{0x00, 0x5b, 0, 0, 0, 0, 0, 0}));
   EXPECT_TRUE(ClosedByServer());
   Finish();
   EXPECT_FALSE(request_.has_value());
