@@ -132,12 +132,17 @@ void FuzzAssociation(FuzzedDataProvider& in) {
   const u::ReplyPolicy policy = options.reply_policy;
   u::Association association(kPeer, requested, options);
 
-  // Model of the client's port (F2): named by the request, or locked by the first datagram.
-  std::optional<std::uint16_t> port;
+  // Model of the client's port (F2, F14): the request's port is a hint when it names the client's
+  // own IP, an unspecified one or a name; the first datagram from the client's IP locks its port
+  // (for good without a hint); the hinted port sending takes over and locks for good.
+  std::optional<std::uint16_t> hint;
   if (requested.port != 0) {
     std::optional<u::IpAddress> named = u::IpAddress::FromAddress(requested);
-    if (!named || named->is_unspecified() || *named == kPeer) port = requested.port;
+    if (!named || named->is_unspecified() || *named == kPeer) hint = requested.port;
   }
+  std::optional<std::uint16_t> locked;
+  bool fixed = false;
+  auto client_port = [&]() { return locked ? locked : hint; };
   std::set<std::string> lookups;  // names the association asked the caller to resolve
   std::vector<u::Endpoint> sent;  // endpoints the caller sent to, for the reply policy
   std::chrono::steady_clock::time_point now{};
@@ -192,6 +197,7 @@ void FuzzAssociation(FuzzedDataProvider& in) {
       case 2: {  // a remote answers
         u::Endpoint source = PickEndpoint(in);
         std::optional<u::Endpoint> to = association.FromRemote(source);
+        const std::optional<std::uint16_t> port = client_port();
         bool admitted =
             port.has_value() && (policy == u::ReplyPolicy::kFullCone ||
                                  std::find(sent.begin(), sent.end(), source) != sent.end());
@@ -229,13 +235,25 @@ void FuzzAssociation(FuzzedDataProvider& in) {
           Check(grew(source.ip == kPeer ? u::Drop::kMalformed : u::Drop::kForeignIp));
         } else if (source.ip != kPeer) {
           Check(grew(u::Drop::kForeignIp));
-        } else if (port && source.port != *port) {
+        } else if (locked && (fixed || source.port == *locked)) {
+          if (source.port == *locked) {
+            admitted = true;
+          } else {
+            Check(grew(u::Drop::kWrongPort));
+          }
+        } else if (hint && source.port == *hint) {  // the hinted endpoint takes over
+          admitted = true;
+          locked = source.port;
+          fixed = true;
+        } else if (locked) {
           Check(grew(u::Drop::kWrongPort));
         } else {
           admitted = true;
-          port = source.port;
+          locked = source.port;
+          fixed = !hint;
         }
         if (!admitted) Check(step.kind == u::Association::Step::Kind::kNone);
+        const std::optional<std::uint16_t> port = client_port();
         Check(association.client() ==
               (port ? std::optional<u::Endpoint>(u::Endpoint{kPeer, *port}) : std::nullopt));
 
