@@ -399,10 +399,12 @@ class Cases:
                 response += chunk
         assert response.startswith(b"HTTP/1.0 200"), response[:100]
         assert response.endswith(self.http.body), response[-100:]
-        log = self.engine.logs(self.args.container)
         expected = (f"user={self.proxy.user} cmd=CONNECT target={self.gateway}:{self.http.port} "
                     "reply=00")
-        assert expected in log, f"no access line with `{expected}` in the log:\n{log[-2000:]}"
+        # The line is written when the session ends, after the client's close, and access lines
+        # are written in batches (up to 100 ms later): follow the log until it is there.
+        match, log = self.engine.wait_for_log(self.args.container, re.compile(re.escape(expected)))
+        assert match, f"no access line with `{expected}` in the log:\n{log[-2000:]}"
         assert self.proxy.password not in log, "the password appears in the log"
 
     def curl_through_container(self):
