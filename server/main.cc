@@ -20,6 +20,7 @@
 #include "server/policy_files.h"
 #include "server/server.h"
 #include "server/users.h"
+#include "server/version.h"
 
 namespace {
 
@@ -60,6 +61,10 @@ int main(int argc, char** argv) {
   absl::FlagsUsageConfig usage_config;
   usage_config.contains_helpshort_flags = IsOurFlagFile;
   usage_config.contains_help_flags = IsOurFlagFile;
+  // --version (Abseil's built-in flag) prints this and exits 0.
+  usage_config.version_string = [] {
+    return std::string("socks5d ") + socks5::server::kVersion + "\n";
+  };
   absl::SetFlagsUsageConfig(usage_config);
   absl::SetProgramUsageMessage(
       "a SOCKS5 proxy server (RFC 1928 CONNECT, BIND and UDP ASSOCIATE; RFC 1929 "
