@@ -116,21 +116,6 @@ bool NameMayBeAllowed(Session& session, const protocol::Address& destination) {
   return false;
 }
 
-// The rule of the candidate `connected` is (the one whose options apply to the session).
-const policy::Rule* RuleOf(const Candidates& candidates, const asio::ip::tcp::socket& connected) {
-  std::error_code ec;
-  const asio::ip::tcp::endpoint peer = connected.remote_endpoint(ec);
-  if (ec) return nullptr;
-  const asio::ip::address unmapped = net::Unmapped(peer.address());
-  for (std::size_t i = 0; i < candidates.endpoints.size(); ++i) {
-    if (net::Unmapped(candidates.endpoints[i].address()) == unmapped &&
-        candidates.endpoints[i].port() == peer.port()) {
-      return candidates.rules[i];
-    }
-  }
-  return nullptr;
-}
-
 // The upstream connection a CONNECT relays over, and the descriptor charge it holds.
 struct Established {
   asio::ip::tcp::socket upstream;
@@ -174,13 +159,6 @@ asio::awaitable<std::optional<Established>> AsyncEstablish(Session& session,
     co_await AsyncFailAndClose(session, protocol::Reply::kGeneralFailure);
     co_return std::nullopt;
   }
-  // With rules the candidates are kept, to find the connected address's rule.
-  std::vector<asio::ip::tcp::endpoint> attempts;
-  if (session.rules()) {
-    attempts = candidates.endpoints;
-  } else {
-    attempts.swap(candidates.endpoints);
-  }
   // A named local, not a temporary in the co_await expression: GCC 12 may destroy a temporary
   // with a non-trivial destructor (`sources`) there twice.
   ConnectLimits limits{.max_in_flight = settings.connect_max_attempts_in_flight,
@@ -188,21 +166,22 @@ asio::awaitable<std::optional<Established>> AsyncEstablish(Session& session,
                        .egress = session.egress(),
                        .sources = std::move(candidates.sources)};
   ConnectResult connected = co_await AsyncConnectAny(
-      std::move(attempts), absl::ToChronoNanoseconds(settings.connect_timeout), kAttemptDelay,
-      std::move(limits));
+      std::move(candidates.endpoints), absl::ToChronoNanoseconds(settings.connect_timeout),
+      kAttemptDelay, std::move(limits));
   if (!connected.ok()) {
     net::LogDebug("connect %s failed: %s", session.record().target, connected.error().message());
     co_await AsyncFailAndClose(session, ReplyForError(connected.error()));
     co_return std::nullopt;
   }
-  if (session.rules()) {
-    if (const policy::Rule* rule = RuleOf(candidates, *connected); rule != nullptr) {
+  // The rule that allowed the address reached (no getpeername: the race says which it was).
+  if (session.rules() && connected->candidate < candidates.rules.size()) {
+    if (const policy::Rule* rule = candidates.rules[connected->candidate]; rule != nullptr) {
       RecordRule(session, policy::Decision{true, rule});
       ApplyAllowingRule(session, rule);
     }
   }
   std::error_code ec;
-  asio::ip::tcp::endpoint local = connected->local_endpoint(ec);
+  asio::ip::tcp::endpoint local = connected->socket.local_endpoint(ec);
   if (ec) {
     co_await AsyncFailAndClose(session, protocol::Reply::kGeneralFailure);
     co_return std::nullopt;
@@ -210,7 +189,7 @@ asio::awaitable<std::optional<Established>> AsyncEstablish(Session& session,
   if (!co_await AsyncSendReply(session, protocol::Reply::kSucceeded, net::FromEndpoint(local))) {
     co_return std::nullopt;
   }
-  co_return Established{std::move(*connected), std::move(*upstream)};
+  co_return Established{std::move(connected->socket), std::move(*upstream)};
 }
 
 }  // namespace

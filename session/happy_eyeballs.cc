@@ -32,7 +32,7 @@ int Rank(const std::error_code& e) {
 // holds a shared_ptr: the callback-safety idiom of net/async.h).
 class Race : public std::enable_shared_from_this<Race> {
  public:
-  using Handler = absl::AnyInvocable<void(std::error_code, asio::ip::tcp::socket)>;
+  using Handler = absl::AnyInvocable<void(std::error_code, asio::ip::tcp::socket, std::size_t)>;
 
   Race(const asio::any_io_executor& executor, std::vector<asio::ip::tcp::endpoint> candidates,
        std::chrono::nanoseconds attempt_delay, ConnectLimits limits, Handler handler)
@@ -45,13 +45,13 @@ class Race : public std::enable_shared_from_this<Race> {
 
   void Start() { LaunchNext(); }
   // The deadline passed (the awaiting coroutine was cancelled): stop every attempt.
-  void Cancel() { Finish(asio::error::operation_aborted, std::nullopt); }
+  void Cancel() { Finish(asio::error::operation_aborted, std::nullopt, 0); }
 
  private:
   void LaunchNext() {
     if (done_) return;
     if (next_ >= candidates_.size()) {
-      if (in_flight_ == 0) Finish(error_ ? error_ : asio::error::host_unreachable, std::nullopt);
+      if (in_flight_ == 0) Finish(error_ ? error_ : asio::error::host_unreachable, std::nullopt, 0);
       return;
     }
     // At the cap the next attempt starts when one in flight fails (OnConnected).
@@ -59,7 +59,7 @@ class Race : public std::enable_shared_from_this<Race> {
     std::optional<DescriptorCharge> charge = DescriptorCharge::Try(limits_.descriptors, 1);
     if (!charge) {
       error_ = MoreTellingError(error_, std::make_error_code(std::errc::too_many_files_open));
-      if (in_flight_ == 0) Finish(error_, std::nullopt);
+      if (in_flight_ == 0) Finish(error_, std::nullopt, 0);
       return;
     }
     const std::size_t index = next_++;
@@ -83,9 +83,10 @@ class Race : public std::enable_shared_from_this<Race> {
     ++in_flight_;
     auto self = shared_from_this();
     // The socket lives in attempts_ until this handler has run (the Race is kept alive by it).
-    net::AsyncConnectNonBlocking(*it, endpoint, [self, it, charge_it](std::error_code connect_ec) {
-      self->OnConnected(it, charge_it, connect_ec);
-    });
+    net::AsyncConnectNonBlocking(*it, endpoint,
+                                 [self, it, charge_it, index](std::error_code connect_ec) {
+                                   self->OnConnected(it, charge_it, index, connect_ec);
+                                 });
     // The next attempt starts after the delay unless this one answers first; the last
     // candidate arms no timer (a timer the earliest to expire costs a timerfd_settime).
     if (next_ >= candidates_.size()) return;
@@ -96,7 +97,8 @@ class Race : public std::enable_shared_from_this<Race> {
   }
 
   void OnConnected(std::list<asio::ip::tcp::socket>::iterator it,
-                   std::list<DescriptorCharge>::iterator charge_it, std::error_code ec) {
+                   std::list<DescriptorCharge>::iterator charge_it, std::size_t index,
+                   std::error_code ec) {
     --in_flight_;
     if (done_) {
       charges_.erase(charge_it);  // closed by Finish
@@ -106,7 +108,7 @@ class Race : public std::enable_shared_from_this<Race> {
       asio::ip::tcp::socket winner = std::move(*it);
       attempts_.erase(it);
       charges_.erase(charge_it);  // the caller charged the connected socket beforehand
-      Finish({}, std::move(winner));
+      Finish({}, std::move(winner), index);
       return;
     }
     error_ = MoreTellingError(error_, ec);
@@ -117,7 +119,8 @@ class Race : public std::enable_shared_from_this<Race> {
     LaunchNext();
   }
 
-  void Finish(std::error_code ec, std::optional<asio::ip::tcp::socket> socket) {
+  // `index`: the candidate `socket` reached.
+  void Finish(std::error_code ec, std::optional<asio::ip::tcp::socket> socket, std::size_t index) {
     if (done_) return;
     done_ = true;
     stagger_.cancel();
@@ -125,9 +128,9 @@ class Race : public std::enable_shared_from_this<Race> {
     for (auto& attempt : attempts_) attempt.close(ignored);
     Handler handler = std::move(handler_);
     if (socket) {
-      handler(ec, std::move(*socket));
+      handler(ec, std::move(*socket), index);
     } else {
-      handler(ec, asio::ip::tcp::socket(executor_));
+      handler(ec, asio::ip::tcp::socket(executor_), 0);
     }
   }
 
@@ -150,18 +153,19 @@ asio::awaitable<ConnectResult> AsyncRace(std::vector<asio::ip::tcp::endpoint> ca
                                          std::chrono::nanoseconds attempt_delay,
                                          ConnectLimits limits) {
   auto executor = co_await asio::this_coro::executor;
-  auto [error, socket] =
+  auto [error, socket, index] =
       co_await asio::async_initiate<decltype(net::kUseTuple),
-                                    void(std::error_code, asio::ip::tcp::socket)>(
+                                    void(std::error_code, asio::ip::tcp::socket, std::size_t)>(
           [&](auto handler) {
             auto slot = asio::get_associated_cancellation_slot(handler);
             auto race = std::make_shared<Race>(
                 executor, std::move(candidates), attempt_delay, std::move(limits),
-                [h = std::move(handler)](std::error_code e, asio::ip::tcp::socket s) mutable {
+                [h = std::move(handler)](std::error_code e, asio::ip::tcp::socket s,
+                                         std::size_t i) mutable {
                   // Complete through post so the coroutine never resumes inside a Race callback.
                   auto ex = asio::get_associated_executor(h);
-                  asio::post(ex, [h = std::move(h), e, s = std::move(s)]() mutable {
-                    std::move(h)(e, std::move(s));
+                  asio::post(ex, [h = std::move(h), e, s = std::move(s), i]() mutable {
+                    std::move(h)(e, std::move(s), i);
                   });
                 });
             if (slot.is_connected()) {
@@ -171,7 +175,7 @@ asio::awaitable<ConnectResult> AsyncRace(std::vector<asio::ip::tcp::endpoint> ca
           },
           net::kUseTuple);
   if (error) co_return error;
-  co_return std::move(socket);
+  co_return Connected{std::move(socket), index};
 }
 
 }  // namespace

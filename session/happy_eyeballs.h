@@ -11,6 +11,7 @@
 #define SOCKS5_SESSION_HAPPY_EYEBALLS_H_
 
 #include <chrono>
+#include <cstddef>
 #include <system_error>
 #include <vector>
 
@@ -21,9 +22,14 @@
 
 namespace socks5::session {
 
-// The connected socket, or the most telling error of all attempts (timed_out when `timeout`
-// passed first: the race runs under net::AsyncWithDeadline).
-using ConnectResult = net::Result<asio::ip::tcp::socket>;
+// The connected socket and which candidate it reached (its index: the caller knows the rule of
+// that address without asking the socket), or the most telling error of all attempts (timed_out
+// when `timeout` passed first: the race runs under net::AsyncWithDeadline).
+struct Connected {
+  asio::ip::tcp::socket socket;
+  std::size_t candidate = 0;
+};
+using ConnectResult = net::Result<Connected>;
 
 // What one race may hold (--connect_max_attempts_in_flight, the descriptor budget). At the cap a
 // further attempt waits for one in flight to fail, however long the stagger. Each attempt's

@@ -57,7 +57,9 @@ TEST(AsyncConnectAnyTest, FallsThroughRefusedToListening) {
   h.Run({ClosedPort(h.io), ClosedPort(h.io), good}, 5s, 250ms);
   ASSERT_TRUE(h.result.has_value());
   ASSERT_TRUE(h.result->ok()) << h.result->error().message();
-  EXPECT_EQ(h.result->value().remote_endpoint(), good);
+  EXPECT_EQ(h.result->value().socket.remote_endpoint(), good);
+  // The third candidate: CONNECT takes that candidate's rule without asking the socket.
+  EXPECT_EQ(h.result->value().candidate, 2u);
 }
 
 TEST(AsyncConnectAnyTest, AllRefusedReportsRefused) {
@@ -96,7 +98,7 @@ TEST(AsyncConnectAnyTest, BindsEachAttemptToTheEgressAddressOfItsFamily) {
   h.Run({listener.local_endpoint()}, 5s, 250ms,
         ConnectLimits{.egress = Egress{.v4 = Ip("127.0.0.3"), .v6 = Ip("::1")}});
   ASSERT_TRUE(h.result && h.result->ok()) << (h.result ? h.result->error().message() : "none");
-  EXPECT_EQ((*h.result)->local_endpoint().address(), Ip("127.0.0.3"));
+  EXPECT_EQ((*h.result)->socket.local_endpoint().address(), Ip("127.0.0.3"));
   asio::ip::tcp::socket accepted = listener.accept();
   EXPECT_EQ(accepted.remote_endpoint().address(), Ip("127.0.0.3"));
 }
@@ -120,7 +122,7 @@ TEST(AsyncConnectAnyTest, PerCandidateSourcesReplaceTheEgress) {
         ConnectLimits{.egress = Egress{.v4 = Ip("127.0.0.4")},
                       .sources = {Ip("127.0.0.5"), Ip("127.0.0.6")}});
   ASSERT_TRUE(h.result && h.result->ok()) << (h.result ? h.result->error().message() : "none");
-  EXPECT_EQ((*h.result)->local_endpoint().address(), Ip("127.0.0.6"));
+  EXPECT_EQ((*h.result)->socket.local_endpoint().address(), Ip("127.0.0.6"));
 }
 
 TEST(AsyncConnectAnyTest, SourcesNotMatchingTheCandidatesAreRefused) {
