@@ -2,17 +2,18 @@
 # Checks formatting (clang-format) and lint (clang-tidy), builds socks5d and runs every test
 # suite: unit tests (GoogleTest), the integration suite
 # (pytest, real binary, real clients), the same two under AddressSanitizer+UBSan, the client
-# conformance matrix across network namespaces, the Docker image test, and a benchmark smoke run.
+# conformance matrix across network namespaces, the Docker image test, a benchmark smoke run, and
+# the Debian package (cpack, lintian, man --warnings, the packaged binary's --version).
 # Expects the packages of `.ci/install-deps --test`. Exit status 0 only when every step passed.
 #
 #   tests/run_all.sh            everything
 #   STEPS="unit integration" tests/run_all.sh   a subset (format purity unit tidy integration asan
-#                                               tsan fuzz matrix docker soak bench)
+#                                               tsan fuzz matrix docker soak bench package)
 #   FUZZ_RUNS=N (fuzz: executions per target), SOAK_SECONDS=N (soak: duration)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
-steps=${STEPS:-"format purity unit tidy integration asan tsan fuzz matrix docker soak bench"}
+steps=${STEPS:-"format purity unit tidy integration asan tsan fuzz matrix docker soak bench package"}
 py=/usr/bin/python3  # Debian's Python: the test packages come from Debian, not PyPI
 jobs=$(nproc)
 passed=()
@@ -147,6 +148,11 @@ soak() {
 
 matrix() { SOCKS5D_BIN=$root/build-release/socks5d $py integration/matrix/run.py; }
 docker_image() { bash docker/test.sh; }
+# The .deb from the release tree (unit builds it): lintian without errors, the man page, --version.
+package() {
+  [[ -x build-release/socks5d ]] || build build-release -DCMAKE_BUILD_TYPE=RelWithDebInfo || return 1
+  bash packaging/test.sh
+}
 bench() {
   build-release/tests/bench/protocol_bench --benchmark_min_time=0.01 &&
     build-release/tests/bench/udp_bench --benchmark_min_time=0.01 &&
@@ -168,6 +174,7 @@ for step in $steps; do
     matrix) run_step matrix matrix ;;
     docker) run_step docker docker_image ;;
     bench) run_step bench bench ;;
+    package) run_step package package ;;
     *) echo "unknown step $step"; failed+=("$step") ;;
   esac
 done
