@@ -45,13 +45,13 @@ class Race : public std::enable_shared_from_this<Race> {
 
   void Start() { LaunchNext(); }
   // The deadline passed (the awaiting coroutine was cancelled): stop every attempt.
-  void Cancel() { Finish(asio::error::operation_aborted, std::nullopt, 0); }
+  void Cancel() { Finish(asio::error::operation_aborted, std::nullopt); }
 
  private:
   void LaunchNext() {
     if (done_) return;
     if (next_ >= candidates_.size()) {
-      if (in_flight_ == 0) Finish(error_ ? error_ : asio::error::host_unreachable, std::nullopt, 0);
+      if (in_flight_ == 0) Finish(error_ ? error_ : asio::error::host_unreachable, std::nullopt);
       return;
     }
     // At the cap the next attempt starts when one in flight fails (OnConnected).
@@ -59,7 +59,7 @@ class Race : public std::enable_shared_from_this<Race> {
     std::optional<DescriptorCharge> charge = DescriptorCharge::Try(limits_.descriptors, 1);
     if (!charge) {
       error_ = MoreTellingError(error_, std::make_error_code(std::errc::too_many_files_open));
-      if (in_flight_ == 0) Finish(error_, std::nullopt, 0);
+      if (in_flight_ == 0) Finish(error_, std::nullopt);
       return;
     }
     const std::size_t index = next_++;
@@ -108,7 +108,7 @@ class Race : public std::enable_shared_from_this<Race> {
       asio::ip::tcp::socket winner = std::move(*it);
       attempts_.erase(it);
       charges_.erase(charge_it);  // the caller charged the connected socket beforehand
-      Finish({}, std::move(winner), index);
+      Finish({}, Connected{std::move(winner), index});
       return;
     }
     error_ = MoreTellingError(error_, ec);
@@ -119,16 +119,15 @@ class Race : public std::enable_shared_from_this<Race> {
     LaunchNext();
   }
 
-  // `index`: the candidate `socket` reached.
-  void Finish(std::error_code ec, std::optional<asio::ip::tcp::socket> socket, std::size_t index) {
+  void Finish(std::error_code ec, std::optional<Connected> connected) {
     if (done_) return;
     done_ = true;
     stagger_.cancel();
     std::error_code ignored;
     for (auto& attempt : attempts_) attempt.close(ignored);
     Handler handler = std::move(handler_);
-    if (socket) {
-      handler(ec, std::move(*socket), index);
+    if (connected) {
+      handler(ec, std::move(connected->socket), connected->candidate);
     } else {
       handler(ec, asio::ip::tcp::socket(executor_), 0);
     }
