@@ -118,10 +118,20 @@ void SetLogLevel(LogLevel level) { g_level.store(static_cast<int>(level)); }
 
 bool LogEnabled(LogLevel level) { return static_cast<int>(level) >= g_level.load(); }
 
+std::string LogTimestamp(absl::Time time) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", time, absl::UTCTimeZone());
+}
+
+std::string LogPrefix(LogLevel level, absl::Time time) {
+  return absl::StrCat(LogTimestamp(time), " ", std::string(1, LevelLetter(level)), " ");
+}
+
 void LogLine(LogLevel level, absl::string_view text) {
-  std::string line =
-      absl::StrCat(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone()), " ",
-                   std::string(1, LevelLetter(level)), " ", text, "\n");
+  LogRaw(level, absl::StrCat(LogPrefix(level, absl::Now()), text));
+}
+
+void LogRaw(LogLevel level, absl::string_view text) {
+  std::string line = absl::StrCat(text, "\n");
   Pending& pending = ThePending();
   std::lock_guard<std::mutex> lock(pending.mu);
   if (level >= LogLevel::kWarning) {

@@ -24,6 +24,13 @@ absl::StatusOr<LogLevel> ParseLogLevel(absl::string_view name);  // debug|info|w
 void SetLogLevel(LogLevel level);
 bool LogEnabled(LogLevel level);
 void LogLine(LogLevel level, absl::string_view text);
+// A line written as it is (no prefix added), batched and ordered like LogLine's: the JSON access
+// lines. `line` has no final newline.
+void LogRaw(LogLevel level, absl::string_view line);
+// "2026-11-25T14:12:04.746Z" (UTC, milliseconds): the time of every log line.
+std::string LogTimestamp(absl::Time time);
+// "2026-11-25T14:12:04.746Z I ": what LogLine puts before the text.
+std::string LogPrefix(LogLevel level, absl::Time time);
 // Writes the pending (batched) lines now. Called at exit (atexit) and by the server when it stops.
 void FlushLog();
 

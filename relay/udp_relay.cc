@@ -330,10 +330,14 @@ bool UdpRelay::Reaches(bool v4) const {
 }
 
 std::string UdpRelay::LogFields() const {
-  std::string out;
-  if (options_.rate) absl::StrAppend(&out, " drop_rate=", drop_rate_);
-  if (OneFamily()) absl::StrAppend(&out, " drop_no_egress=", drop_no_egress_);
-  return out;
+  protocol::LogRecord record;
+  AppendLogFields(record);
+  return record.Text();
+}
+
+void UdpRelay::AppendLogFields(protocol::LogRecord& out) const {
+  if (options_.rate) out.Add("drop_rate", std::uint64_t{drop_rate_});
+  if (OneFamily()) out.Add("drop_no_egress", std::uint64_t{drop_no_egress_});
 }
 
 void UdpRelay::ArmReassemblyTimer() {

@@ -58,8 +58,9 @@ class UdpRelay : public std::enable_shared_from_this<UdpRelay> {
   asio::awaitable<void> AsyncRun(asio::ip::tcp::socket& control);
 
   const udp::Association& association() const { return association_; }
-  // The relay's own counters for the access log, after udp::Association::LogFields():
-  // " drop_rate=N" with a rate limit, " drop_no_egress=N" with a one-family egress; else "".
+  // The relay's own counters for the access log, after udp::Association's: drop_rate with a
+  // rate limit, drop_no_egress with a one-family egress. LogFields(): their text (" drop_rate=N").
+  void AppendLogFields(protocol::LogRecord& out) const;
   std::string LogFields() const;
   std::uint64_t drop_rate() const { return drop_rate_; }
   std::uint64_t drop_no_egress() const { return drop_no_egress_; }

@@ -116,6 +116,9 @@ ABSL_FLAG(absl::Duration, auth_cache_ttl, absl::Minutes(5),
 ABSL_FLAG(bool, hash_password, false,
           "Read a password (one line) on stdin, print its yescrypt hash for --users_file, exit.");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error.");
+ABSL_FLAG(std::string, access_log_format, "text",
+          "text (one 'access key=value ...' line per session) or json (one JSON object per "
+          "session, a line of its own; the same fields, numbers as numbers).");
 ABSL_FLAG(std::string, dns_servers, "",
           "Comma-separated DNS servers IP[:PORT] (IPv6 as [IP]:PORT) instead of the system's "
           "/etc/resolv.conf.");
@@ -264,6 +267,12 @@ absl::Status BuildProcessFlags(Config& config) {
   config.users_file = absl::GetFlag(FLAGS_users_file);  // both read by LoadPolicyFiles
   config.rules_file = absl::GetFlag(FLAGS_rules_file);
   config.allow_open_proxy = absl::GetFlag(FLAGS_allow_open_proxy);
+  if (std::string format = absl::GetFlag(FLAGS_access_log_format); format == "json") {
+    config.access_log_json = true;
+  } else if (format != "text") {
+    return absl::InvalidArgumentError(absl::StrCat("--access_log_format: unknown format '",
+                                                   net::LogSafe(format), "' (use text or json)"));
+  }
   config.accept_any_credentials = absl::GetFlag(FLAGS_accept_any_credentials);
   config.handshake_timeout = absl::GetFlag(FLAGS_handshake_timeout);
   config.connect_timeout = absl::GetFlag(FLAGS_connect_timeout);

@@ -62,6 +62,8 @@ struct Settings {
   // --- Egress and per-user limits (issue 12) ---
   Egress outbound;                        // --outbound_address (session/egress.h)
   std::size_t max_sessions_per_user = 0;  // 0: no cap (UserTable)
+  // --access_log_format=json: each access line is a JSON object (AccessRecord::JsonLine).
+  bool access_log_json = false;
 
   // True when `address` is denied by --deny_destinations (answered with REP 02).
   bool IsDenied(const asio::ip::address& address) const;

@@ -39,30 +39,47 @@ AccessRecord::CommandFields& AccessRecord::fields() {
   return *command_fields;
 }
 
-std::string AccessRecord::LogLine(const asio::ip::tcp::endpoint& client, absl::Time now) const {
-  std::string extra;
-  if (proto != nullptr) absl::StrAppend(&extra, " proto=", proto);
+protocol::LogRecord AccessRecord::Fields(const asio::ip::tcp::endpoint& client, absl::Time now,
+                                         bool json) const {
+  protocol::LogRecord out;
+  out.Add("client", net::EndpointText(client));
+  // The text line marks a refused user name in place; JSON has a field for it.
+  out.Add("user", json || !user_rejected ? user : absl::StrCat(user, "(rejected)"));
+  if (json && user_rejected) out.AddBool("user_rejected", true);
+  out.Add("cmd", command);
+  out.Add("target", target);
+  out.Add("reply", ReplyText(reply));
+  out.Add("up", std::uint64_t{bytes.bytes_up});
+  out.Add("down", std::uint64_t{bytes.bytes_down});
+  out.AddSeconds("duration", absl::ToDoubleSeconds(now - start));
+  if (proto != nullptr) out.Add("proto", proto);
   if (command_fields && command_fields->socks4_userid) {
-    absl::StrAppend(&extra, " socks4_userid=", *command_fields->socks4_userid);
+    out.Add("socks4_userid", *command_fields->socks4_userid);
   }
   if (command_fields && command_fields->first_byte) {
-    absl::StrAppend(&extra, absl::StrFormat(" first=0x%02x", *command_fields->first_byte));
+    out.Add("first", absl::StrFormat("0x%02x", *command_fields->first_byte));
   }
-  if (rule_decided) {
-    absl::StrAppend(&extra, " rule=", rule != nullptr ? rule->source : "default");
-  }
+  if (rule_decided) out.Add("rule", rule != nullptr ? rule->source : "default");
   if (const CommandFields* f = command_fields.get()) {
-    if (f->bound) absl::StrAppend(&extra, " bound=", f->bound->ToString());
-    if (f->outcome) absl::StrAppend(&extra, " outcome=", *f->outcome);
-    if (f->peer) absl::StrAppend(&extra, " peer=", f->peer->ToString());
-    if (f->relay) absl::StrAppend(&extra, " relay=", f->relay->ToString(), f->association_fields);
-    if (f->limit) absl::StrAppend(&extra, " limit=", *f->limit);
+    if (f->bound) out.Add("bound", f->bound->ToString());
+    if (f->outcome) out.Add("outcome", *f->outcome);
+    if (f->peer) out.Add("peer", f->peer->ToString());
+    if (f->relay) {
+      out.Add("relay", f->relay->ToString());
+      out.Append(f->association_fields);
+    }
+    if (f->limit) out.Add("limit", *f->limit);
   }
-  return absl::StrFormat(
-      "access client=%s user=%s%s cmd=%s target=%s reply=%s up=%d down=%d duration=%.3fs%s",
-      net::EndpointText(client), user, user_rejected ? "(rejected)" : "", command, target,
-      ReplyText(reply), bytes.bytes_up, bytes.bytes_down, absl::ToDoubleSeconds(now - start),
-      extra);
+  return out;
+}
+
+std::string AccessRecord::LogLine(const asio::ip::tcp::endpoint& client, absl::Time now) const {
+  return absl::StrCat("access", Fields(client, now, /*json=*/false).Text());
+}
+
+std::string AccessRecord::JsonLine(const asio::ip::tcp::endpoint& client, absl::Time now) const {
+  return Fields(client, now, /*json=*/true)
+      .Json(absl::StrCat(R"("ts":")", net::LogTimestamp(now), R"(","event":"access")"));
 }
 
 Session::Session(Context& context, asio::ip::tcp::socket client,
@@ -85,7 +102,13 @@ Session::~Session() {
   context_.active_sessions.fetch_sub(1, std::memory_order_relaxed);
   // Released before the line is written: a reader of the log may reconnect.
   if (extras_) extras_->user_slot.reset();
-  net::LogInfo("%s", record_.LogLine(client_endpoint_, absl::Now()));
+  if (net::LogEnabled(net::LogLevel::kInfo)) {
+    const absl::Time now = absl::Now();
+    net::LogRaw(net::LogLevel::kInfo, context_.settings.access_log_json
+                                          ? record_.JsonLine(client_endpoint_, now)
+                                          : net::LogPrefix(net::LogLevel::kInfo, now) +
+                                                record_.LogLine(client_endpoint_, now));
+  }
 }
 
 const std::optional<std::string>& Session::user() const {

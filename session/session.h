@@ -13,6 +13,7 @@
 #include "asio.hpp"
 #include "policy/rules.h"
 #include "protocol/address.h"
+#include "protocol/log_record.h"
 #include "protocol/messages.h"
 #include "relay/rate.h"
 #include "relay/tcp_relay.h"
@@ -34,7 +35,7 @@ struct AccessRecord {
     std::optional<std::string> outcome;  // "client_closed", "timeout"
     std::optional<protocol::Address> peer;
     std::optional<protocol::Address> relay;
-    std::string association_fields;
+    protocol::LogRecord association_fields;
     std::optional<std::string> limit;          // the limit that refused the request ("user")
     std::optional<std::uint8_t> first_byte;    // proto=unknown: the byte that opened the connection
     std::optional<std::string> socks4_userid;  // SOCKS4's USERID, escaped; never a user
@@ -57,7 +58,14 @@ struct AccessRecord {
 
   // The BIND/UDP fields, created on first use.
   CommandFields& fields();
+  // The access line's fields in order (protocol::LogRecord); `json`: the user's refusal is a
+  // field of its own (user_rejected) instead of a mark on the name.
+  protocol::LogRecord Fields(const asio::ip::tcp::endpoint& client, absl::Time now,
+                             bool json) const;
+  // "access client=... user=... cmd=..." (--access_log_format=text, after the log's prefix).
   std::string LogLine(const asio::ip::tcp::endpoint& client, absl::Time now) const;
+  // {"ts":"...","event":"access","client":"...",...} (--access_log_format=json, a whole line).
+  std::string JsonLine(const asio::ip::tcp::endpoint& client, absl::Time now) const;
 };
 
 // What the acceptor charged for a session (session/admission.h); released when it ends.

@@ -64,7 +64,9 @@ class RecordOnExit {
     record_.bytes.bytes_up = association.counters().bytes_up;
     record_.bytes.bytes_down = association.counters().bytes_down;
     record_.fields().relay = net::FromEndpoint(bound_);
-    record_.fields().association_fields = association.LogFields() + relay_.LogFields();
+    protocol::LogRecord& fields = record_.fields().association_fields;
+    association.AppendLogFields(fields);
+    relay_.AppendLogFields(fields);
   }
 
  private:

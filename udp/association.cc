@@ -214,20 +214,28 @@ void Association::Delivered(std::size_t bytes) {
 }
 
 std::string Association::LogFields() const {
-  std::string out =
-      absl::StrCat(" dgrams_up=", counters_.dgrams_up, " dgrams_down=", counters_.dgrams_down);
+  protocol::LogRecord record;
+  AppendLogFields(record);
+  return record.Text();
+}
+
+void Association::AppendLogFields(protocol::LogRecord& out) const {
+  out.Add("dgrams_up", std::uint64_t{counters_.dgrams_up});
+  out.Add("dgrams_down", std::uint64_t{counters_.dgrams_down});
   for (std::size_t i = 0; i < kDropKinds; ++i) {
-    absl::StrAppend(&out, " drop_", DropName(static_cast<Drop>(i)), "=", counters_.drops[i]);
+    out.Add(absl::StrCat("drop_", DropName(static_cast<Drop>(i))),
+            std::uint64_t{counters_.drops[i]});
   }
   const ReassemblerStats& s = reassembler_.stats();
   std::uint64_t abandoned = s.abandoned_by_standalone + s.abandoned_out_of_order +
                             s.abandoned_repeat + s.abandoned_dst_changed + s.abandoned_timeout +
                             s.abandoned_too_big + s.abandoned_too_many;
-  absl::StrAppend(&out, " frags=", s.fragments_held, " reassembled=", s.reassembled,
-                  " frag_abandoned=", abandoned, " frag_timeout=", s.abandoned_timeout);
+  out.Add("frags", std::uint64_t{s.fragments_held});
+  out.Add("reassembled", std::uint64_t{s.reassembled});
+  out.Add("frag_abandoned", abandoned);
+  out.Add("frag_timeout", std::uint64_t{s.abandoned_timeout});
   // The request named an endpoint the datagrams did not come from (F14): say so.
-  if (client_.hint_missed()) absl::StrAppend(&out, " dst_hint=unused");
-  return out;
+  if (client_.hint_missed()) out.Add("dst_hint", "unused");
 }
 
 }  // namespace socks5::udp

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "protocol/address.h"
+#include "protocol/log_record.h"
 #include "udp/budget.h"
 #include "udp/destination.h"
 #include "udp/endpoint.h"
@@ -122,9 +123,10 @@ class Association {
   // association has charged to the memory budget.
   std::size_t held_bytes() const;
   std::size_t charged_bytes() const { return charge_.bytes(); }
-  // Access-log fields: " dgrams_up=N dgrams_down=N drop_foreign=N ... frags=N reassembled=N
-  // frag_abandoned=N", and " dst_hint=unused" when the request named an endpoint the client's
-  // datagrams did not come from.
+  // Access-log fields: dgrams_up, dgrams_down, drop_foreign, ... frags, reassembled,
+  // frag_abandoned, frag_timeout, and dst_hint=unused when the request named an endpoint the
+  // client's datagrams did not come from. LogFields(): their text, " dgrams_up=N ...".
+  void AppendLogFields(protocol::LogRecord& out) const;
   std::string LogFields() const;
 
  private:
