@@ -7,6 +7,10 @@ namespace socks5::server {
 
 absl::Status ValidateConfig(const Config& config) {
   if (config.listen.empty()) return absl::InvalidArgumentError("--listen: no address given");
+  if (config.watch_config && config.users_file.empty() && config.rules_file.empty()) {
+    return absl::InvalidArgumentError(
+        "--watch_config: nothing to watch (give --users_file or --rules_file)");
+  }
   if (config.workers < 1 || config.workers > 256) {
     return absl::InvalidArgumentError("--workers must be between 1 and 256");
   }

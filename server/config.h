@@ -39,8 +39,9 @@ struct Config : session::Settings {
   // The reloadable files (server/policy_files.h reads them at start-up and on SIGHUP). Fixed for
   // the process's life: without --users_file no reload turns authentication on, with it none
   // turns it off.
-  std::string users_file;  // --users_file; "": no authentication
-  std::string rules_file;  // --rules_file; "": no rules (everything allowed)
+  std::string users_file;     // --users_file; "": no authentication
+  std::string rules_file;     // --rules_file; "": no rules (everything allowed)
+  bool watch_config = false;  // --watch_config: reload when they change (server/config_watch.h)
 };
 
 // Whole-configuration checks: the open-proxy safety rule, ranges and minimums.

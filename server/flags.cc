@@ -32,6 +32,10 @@ ABSL_FLAG(std::string, rules_file, "",
           "decided first match wins with an implicit deny at the end. Unset: every destination "
           "--deny_destinations allows is allowed. A malformed file stops start-up with FILE:LINE. "
           "Re-read on SIGHUP.");
+ABSL_FLAG(bool, watch_config, false,
+          "Also reload --users_file and --rules_file (as SIGHUP does) when they change: inotify "
+          "on their directories, which sees edits, renames into place and Kubernetes' ConfigMap "
+          "and Secret updates (the ..data symlink swap); one reload a second at most.");
 ABSL_FLAG(bool, check_config, false,
           "Validate the flags, the users file and the rules file, print the result and exit: 0 "
           "when valid, 1 with the error (FILE:LINE for a file) otherwise. Listens on nothing.");
@@ -266,6 +270,7 @@ absl::Status BuildProcessFlags(Config& config) {
 
   config.users_file = absl::GetFlag(FLAGS_users_file);  // both read by LoadPolicyFiles
   config.rules_file = absl::GetFlag(FLAGS_rules_file);
+  config.watch_config = absl::GetFlag(FLAGS_watch_config);
   config.allow_open_proxy = absl::GetFlag(FLAGS_allow_open_proxy);
   if (std::string format = absl::GetFlag(FLAGS_access_log_format); format == "json") {
     config.access_log_json = true;

@@ -62,6 +62,10 @@ void ClearAndIgnore(asio::signal_set& set, std::initializer_list<int> signals) {
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
 
+// --watch_config: a burst of changes (a ConfigMap update is several renames) is one reload, and
+// a writer that never pauses costs one reload a second.
+constexpr absl::Duration kWatchDebounce = absl::Seconds(1);
+
 }  // namespace
 
 Server::Server(Config config)
@@ -82,6 +86,14 @@ absl::Status Server::Start() {
   if (!loaded.ok()) return loaded.status();
   if (loaded->policy.rules) LogInfo("rules_file=%s: %d rules", config_.rules_file, loaded->rules);
   policies_->Replace(std::move(loaded->policy));
+  if (config_.watch_config) {
+    auto watcher = ConfigWatcher::Create(signal_io_, {config_.users_file, config_.rules_file},
+                                         kWatchDebounce, [this] {
+                                           if (!shutting_down_) Reload();
+                                         });
+    if (!watcher.ok()) return watcher.status();
+    config_watcher_ = *std::move(watcher);
+  }
   // Worker 0 binds the configured endpoints (port 0 becomes a real port); the other workers bind
   // the same ports with SO_REUSEPORT so the kernel spreads connections across them.
   std::vector<asio::ip::tcp::endpoint> endpoints = config_.listen;
@@ -178,8 +190,10 @@ void Server::RunUntilSignalled() {
     flush_timer_.cancel();
     std::error_code ignored;
     other_signals_.cancel(ignored);
+    if (config_watcher_) config_watcher_->Stop();
     if (e) std::rethrow_exception(e);
   });
+  if (config_watcher_) config_watcher_->Start();
   signal_io_.run();
   LogInfo("stopping with %d sessions open", sessions_.active.load());
   for (auto& worker : workers_) worker->Stop();

@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "asio.hpp"
 #include "server/config.h"
+#include "server/config_watch.h"
 #include "server/worker.h"
 #include "session/policy.h"
 #include "session/verifier.h"
@@ -55,6 +56,9 @@ class Server {
   // (a SIGHUP from then on waits in the set: it is handled once the server runs, and re-reads
   // the files); ~Server ignores them again after it.
   asio::signal_set other_signals_{signal_io_, SIGHUP, SIGUSR1};
+  // --watch_config: Reload() when the files change, on signal_io_ (declared after it: destroyed
+  // first, once signal_io_ has run out of work). Null without the flag.
+  std::unique_ptr<ConfigWatcher> config_watcher_;
   bool shutting_down_ = false;  // signal_io_'s thread only
   std::mutex reload_mu_;        // one Reload() at a time: read, validate and publish together
   // The users and rules every worker's sessions start from; Start() fills it, Reload() replaces.
