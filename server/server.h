@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "asio.hpp"
 #include "server/config.h"
+#include "server/systemd.h"
 #include "server/worker.h"
 #include "session/policy.h"
 #include "session/verifier.h"
@@ -66,6 +67,7 @@ class Server {
   std::unique_ptr<session::Verifier> verifier_;
   asio::steady_timer flush_timer_{signal_io_};
   bool stop_flushing_ = false;
+  systemd::Notifier notifier_;  // STATUS= and the watchdog, on signal_io_
   std::vector<std::unique_ptr<Worker>> workers_;
 };
 
