@@ -96,6 +96,7 @@ absl::StatusOr<std::vector<PassedListener>> TakePassedListeners(const Config& co
     passed.push_back(PassedListener{fd, endpoint});
   }
   std::vector<asio::ip::tcp::endpoint> endpoints;
+  endpoints.reserve(passed.size());
   for (const auto& listener : passed) endpoints.push_back(listener.endpoint);
   if (absl::Status s = CheckOpenProxy(config, endpoints); !s.ok()) {
     return absl::FailedPreconditionError(absl::StrCat("socket activation: ", s.message()));
