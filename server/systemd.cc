@@ -118,6 +118,8 @@ absl::Status AdoptListeners(const std::vector<PassedListener>& passed, Worker& w
       ::close(fd);
       return absl::UnavailableError(absl::StrCat(DescriptorText(listener.fd), ": ", ec.message()));
     }
+    // As for --listen's sockets (net::ListenOptions::no_delay): accepted sockets inherit it.
+    acceptor->set_option(asio::ip::tcp::no_delay(true), ec);
     worker.AddAcceptor(std::move(acceptor));
   }
   return absl::OkStatus();
