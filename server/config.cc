@@ -41,8 +41,14 @@ absl::Status ValidateConfig(const Config& config) {
     return absl::InvalidArgumentError(
         "--advertise_address must be an address clients can reach, not 0.0.0.0 or ::");
   }
+  if (absl::Status s = CheckOpenProxy(config, config.listen); !s.ok()) return s;
+  return absl::OkStatus();
+}
+
+absl::Status CheckOpenProxy(const Config& config,
+                            const std::vector<asio::ip::tcp::endpoint>& endpoints) {
   if (config.users_file.empty() && !config.allow_open_proxy) {
-    for (const auto& endpoint : config.listen) {
+    for (const auto& endpoint : endpoints) {
       if (!net::IsLoopback(endpoint.address())) {
         return absl::FailedPreconditionError(absl::StrCat(
             "refusing to listen on ", endpoint.address().to_string(),

@@ -46,6 +46,10 @@ struct Config : session::Settings {
 
 // Whole-configuration checks: the open-proxy safety rule, ranges and minimums.
 absl::Status ValidateConfig(const Config& config);
+// The open-proxy safety rule for `endpoints` (--listen's, or the sockets systemd passed): only
+// loopback addresses unless there is a users file or --allow_open_proxy.
+absl::Status CheckOpenProxy(const Config& config,
+                            const std::vector<asio::ip::tcp::endpoint>& endpoints);
 
 }  // namespace socks5::server
 

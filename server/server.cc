@@ -11,6 +11,7 @@
 #include "net/log.h"
 #include "net/socket.h"
 #include "server/policy_files.h"
+#include "server/systemd.h"
 
 namespace socks5::server {
 namespace {
@@ -89,7 +90,7 @@ absl::Status Server::Start() {
   if (config_.watch_config) {
     auto watcher = ConfigWatcher::Create(signal_io_, {config_.users_file, config_.rules_file},
                                          kWatchDebounce, [this] {
-                                           if (!shutting_down_) Reload();
+                                           if (!shutting_down_) ReloadNotifying();
                                          });
     if (!watcher.ok()) return watcher.status();
     config_watcher_ = *std::move(watcher);
@@ -97,6 +98,9 @@ absl::Status Server::Start() {
   // Worker 0 binds the configured endpoints (port 0 becomes a real port); the other workers bind
   // the same ports with SO_REUSEPORT so the kernel spreads connections across them.
   std::vector<asio::ip::tcp::endpoint> endpoints = config_.listen;
+  // Socket activation: systemd's sockets replace --listen (server/systemd.h).
+  auto passed = systemd::TakePassedListeners(config_);
+  if (!passed.ok()) return passed.status();
   admission_ = std::make_unique<session::Admission>(
       config_.descriptor_budget > 0 ? config_.descriptor_budget : (std::int64_t{1} << 40),
       config_.auth_throttle);
@@ -106,7 +110,11 @@ absl::Status Server::Start() {
   for (int i = 0; i < config_.workers; ++i) {
     auto worker = std::make_unique<Worker>(config_, i, sessions_, admission_.get());
     worker->SetVerifier(verifier_.get());
-    if (absl::Status s = worker->Listen(endpoints); !s.ok()) return s;
+    if (absl::Status s =
+            passed->empty() ? worker->Listen(endpoints) : systemd::AdoptListeners(*passed, *worker);
+        !s.ok()) {
+      return s;
+    }
     if (i == 0) {
       auto bound = worker->LocalEndpoints();
       if (!bound.ok()) return bound.status();
@@ -114,6 +122,7 @@ absl::Status Server::Start() {
     }
     workers_.push_back(std::move(worker));
   }
+  systemd::ClosePassed(*passed);
   // Own endpoints (docs/conformance.md C15): the real ports, this host's addresses now.
   auto destinations =
       session::MakeDestinationPolicy(config_.deny_destinations, endpoints, net::LocalAddresses());
@@ -123,8 +132,10 @@ absl::Status Server::Start() {
   }
   for (auto& worker : workers_) worker->Start();
   for (const auto& endpoint : endpoints) {
-    LogInfo("listening on %s (%d workers)", net::EndpointText(endpoint), config_.workers);
+    LogInfo("listening on %s (%d workers%s)", net::EndpointText(endpoint), config_.workers,
+            passed->empty() ? "" : ", passed by systemd");
   }
+  systemd::NotifyReady();
   return absl::OkStatus();
 }
 
@@ -145,6 +156,7 @@ asio::awaitable<void> Server::AsyncShutDown() {
   auto [ec, signo] = co_await signals_.async_wait(kUseTuple);
   if (ec) co_return;
   shutting_down_ = true;  // no reload while draining: nothing new starts that would use it
+  systemd::NotifyStopping();
   LogInfo("signal %d: no longer accepting; %d sessions draining for up to %s", signo,
           sessions_.active.load(), absl::FormatDuration(config_.shutdown_grace));
   for (auto& worker : workers_) worker->StopAccepting();
@@ -155,6 +167,12 @@ asio::awaitable<void> Server::AsyncShutDown() {
       absl::ToChronoNanoseconds(config_.shutdown_grace));
 }
 
+void Server::ReloadNotifying() {
+  systemd::NotifyReloading();
+  Reload();
+  systemd::NotifyReady();
+}
+
 asio::awaitable<void> Server::AsyncOtherSignals() {
   for (;;) {
     auto [ec, signo] = co_await other_signals_.async_wait(kUseTuple);
@@ -162,7 +180,7 @@ asio::awaitable<void> Server::AsyncOtherSignals() {
     // One at a time on this thread: SIGHUPs in a burst reload one after the other (or queue up
     // in the set meanwhile), each reading the files as they are then, so the last contents win.
     if (signo == SIGHUP && !shutting_down_) {
-      Reload();
+      ReloadNotifying();
     } else {
       LogInfo("signal %d %s", signo, IgnoredSignalText(signo));
     }
@@ -183,11 +201,18 @@ void Server::RunUntilSignalled() {
   };
   asio::co_spawn(signal_io_, AsyncOtherSignals(), rethrow);
   asio::co_spawn(signal_io_, AsyncFlushWarnings(), rethrow);
+  std::vector<asio::io_context*> loops;
+  for (auto& worker : workers_) loops.push_back(&worker->io());
+  notifier_.Start(signal_io_, std::move(loops), [this] {
+    return absl::StrCat(sessions_.active.load(), " sessions, ", admission_->descriptors.used(),
+                        " descriptors");
+  });
   asio::co_spawn(signal_io_, AsyncShutDown(), [this](const std::exception_ptr& e) {
     // Stop the ignoring loop and the summaries so run() returns (signal_io_ runs on this thread
     // only); the set keeps catching the signals.
     stop_flushing_ = true;
     flush_timer_.cancel();
+    notifier_.Stop();
     std::error_code ignored;
     other_signals_.cancel(ignored);
     if (config_watcher_) config_watcher_->Stop();

@@ -11,6 +11,7 @@
 #include "asio.hpp"
 #include "server/config.h"
 #include "server/config_watch.h"
+#include "server/systemd.h"
 #include "server/worker.h"
 #include "session/policy.h"
 #include "session/verifier.h"
@@ -34,6 +35,9 @@ class Server {
   // `reloaded users=N rules=M` or `reload failed: ...`. Thread-safe: reloads never overlap, so the
   // files as read by the last one are what stays published. SIGHUP calls it on signal_io_.
   void Reload();
+  // Reload() between systemd's RELOADING=1 and READY=1 (server/systemd.h): SIGHUP and
+  // --watch_config, on signal_io_.
+  void ReloadNotifying();
   const session::PolicyStore& policies() const { return *policies_; }
 
  private:
@@ -70,6 +74,7 @@ class Server {
   std::unique_ptr<session::Verifier> verifier_;
   asio::steady_timer flush_timer_{signal_io_};
   bool stop_flushing_ = false;
+  systemd::Notifier notifier_;  // STATUS= and the watchdog, on signal_io_
   std::vector<std::unique_ptr<Worker>> workers_;
 };
 

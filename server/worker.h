@@ -38,6 +38,13 @@ class Worker {
   // configured ones first and the rest reuse the ports it got).
   absl::Status Listen(const std::vector<asio::ip::tcp::endpoint>& endpoints);
   absl::StatusOr<std::vector<asio::ip::tcp::endpoint>> LocalEndpoints() const;
+  // Instead of Listen, before Start(): an acceptor on io() already listening (systemd socket
+  // activation, server/systemd.h).
+  void AddAcceptor(std::unique_ptr<asio::ip::tcp::acceptor> acceptor) {
+    acceptors_.push_back(std::move(acceptor));
+  }
+  // The worker's loop (the systemd watchdog posts its probes to it).
+  asio::io_context& io() { return *io_; }
   // Before Start(): the destination policy that knows every listening port and local address,
   // and the process-wide UDP memory budget (must outlive the worker).
   void SetProcessWide(std::shared_ptr<const udp::DestinationPolicy> destinations,

@@ -52,6 +52,20 @@ TEST(ValidateConfigTest, LoopbackV6AndMappedAreNotOpen) {
   EXPECT_FALSE(ValidateConfig(config).ok());
 }
 
+// The same rule for addresses that are not --listen's (the sockets systemd passes).
+TEST(CheckOpenProxyTest, ChecksTheGivenEndpointsNotListen) {
+  Config config = LoopbackConfig();
+  const std::vector<asio::ip::tcp::endpoint> wildcard = {*ParseHostPort("0.0.0.0:1080")};
+  absl::Status status = CheckOpenProxy(config, wildcard);
+  ASSERT_FALSE(status.ok());
+  EXPECT_THAT(std::string(status.message()), HasSubstr("refusing to listen on 0.0.0.0"));
+  EXPECT_TRUE(CheckOpenProxy(config, {*ParseHostPort("[::1]:1080")}).ok());
+  config.listen = wildcard;
+  EXPECT_TRUE(CheckOpenProxy(config, {*ParseHostPort("127.0.0.1:1")}).ok());
+  config.allow_open_proxy = true;
+  EXPECT_TRUE(CheckOpenProxy(config, wildcard).ok());
+}
+
 TEST(ValidateConfigTest, RejectsBadDurationsAndAdvertise) {
   Config config = LoopbackConfig();
   config.idle_timeout = absl::ZeroDuration();
