@@ -45,6 +45,9 @@ std::string AccessRecord::LogLine(const asio::ip::tcp::endpoint& client, absl::T
   if (command_fields && command_fields->socks4_userid) {
     absl::StrAppend(&extra, " socks4_userid=", *command_fields->socks4_userid);
   }
+  if (command_fields && command_fields->via) {
+    absl::StrAppend(&extra, " via=", net::EndpointText(*command_fields->via));
+  }
   if (command_fields && command_fields->first_byte) {
     absl::StrAppend(&extra, absl::StrFormat(" first=0x%02x", *command_fields->first_byte));
   }
