@@ -159,7 +159,8 @@ def test_balancer_gone_before_the_header_is_logged(socks5d):
                                     v2("10.9.9.9", 1, "127.0.0.1", 2)], ids=["v1", "v2"])
 def test_header_from_an_untrusted_address_is_refused(socks5d, header):
     """Only --proxy_protocol_from may name a client: from 127.0.0.1 (not in 127.0.0.2/32) a
-    PROXY header is what it looks like to SOCKS, a bad version byte: closed as today."""
+    PROXY header is what it looks like to SOCKS, a bad version byte: closed as today, logged
+    proto=proxy_protocol."""
     server = socks5d("--proxy_protocol_from=127.0.0.2/32")
     client = balancer(server)
     own = client.sock.getsockname()
@@ -167,7 +168,7 @@ def test_header_from_an_untrusted_address_is_refused(socks5d, header):
     assert not client.read_until_closed().startswith(b"\x05"), "answered as SOCKS5"
     # The real address, not 10.9.9.9; no SOCKS command was read.
     line = server.wait_for_line(rf"access client={re.escape(own[0])}:{own[1]} .*cmd=- ").string
-    assert " proto=unknown" in line and "10.9.9.9" not in line, line
+    assert " proto=proxy_protocol" in line and "10.9.9.9" not in line, line
 
 
 def test_rules_decide_on_the_header_client(socks5d, echo, tmp_path):
@@ -254,3 +255,33 @@ def test_bad_flags_stop_start_up(socks5d, flag, message):
     server.expect_exit = True
     rc, stderr = server.wait_exit()
     assert rc != 0 and message in stderr, stderr
+
+
+def test_bind_rules_see_the_header_client(socks5d, tmp_path):
+    """BIND's rules are decided for the header's client, request and peer alike: 127.0.0.9 may
+    BIND (and its peer from 127.0.0.5 completes it), 127.0.0.8 through the same balancer may
+    not."""
+    rules = tmp_path / "rules"
+    rules.write_text("allow from=127.0.0.9 cmd=bind\n")
+    server = socks5d("--proxy_protocol_from=127.0.0.1", f"--rules_file={rules}")
+    client = balancer(server)
+    client.send(v1("127.0.0.9", 2001, "127.0.0.1", server.port) + greeting(METHOD_NO_AUTH))
+    client.expect(b"\x05\x00", what="method selection")
+    client.send(request("127.0.0.5", 0, cmd=socks5lib.CMD_BIND))
+    first = client.read_reply()
+    assert first.rep == REP_SUCCEEDED, first
+    peer = socket.create_connection(first.address, timeout=deadline(5),
+                                    source_address=("127.0.0.5", 0))
+    second = client.read_reply()
+    assert second.rep == REP_SUCCEEDED and second.address == peer.getsockname()[:2], second
+    peer.sendall(b"from the peer")
+    assert client.recv_exact(13) == b"from the peer"
+    peer.close()
+    client.close()
+    assert "cmd=BIND" in access_line(server, "127.0.0.9:2001")
+    other = balancer(server)
+    other.send(v2("127.0.0.8", 2002, "127.0.0.1", server.port) + greeting(METHOD_NO_AUTH))
+    other.expect(b"\x05\x00", what="method selection")
+    other.send(request("127.0.0.5", 0, cmd=socks5lib.CMD_BIND))
+    other.expect(failure_reply(REP_NOT_ALLOWED), timeout=deadline(10))
+    assert "rule=default" in access_line(server, "127.0.0.8:2002")
