@@ -9,9 +9,12 @@ headers name are other 127.0.0.0/8 addresses (so UDP datagrams can really come f
 """
 
 import ipaddress
+import os
 import re
+import shutil
 import socket
 import struct
+import subprocess
 import time
 
 import pytest
@@ -285,3 +288,88 @@ def test_bind_rules_see_the_header_client(socks5d, tmp_path):
     other.send(request("127.0.0.5", 0, cmd=socks5lib.CMD_BIND))
     other.expect(failure_reply(REP_NOT_ALLOWED), timeout=deadline(10))
     assert "rule=default" in access_line(server, "127.0.0.8:2002")
+
+
+# --- Debian's HAProxy in front (send-proxy / send-proxy-v2), curl through it -----------------
+
+HAPROXY = shutil.which("haproxy") or ("/usr/sbin/haproxy" if os.path.exists("/usr/sbin/haproxy")
+                                      else None)
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def haproxy(tmp_path):
+    """Factory: haproxy(backend_port, option) runs HAProxy in TCP mode on a free loopback port,
+    forwarding to 127.0.0.1:backend_port with `option` (send-proxy or send-proxy-v2); returns
+    the port."""
+    if HAPROXY is None:
+        pytest.skip("haproxy is not installed (.ci/apt/proxy.txt installs it)")
+    running = []
+
+    def start(backend_port, option):
+        port = free_port()
+        config = tmp_path / f"haproxy-{len(running)}.cfg"
+        config.write_text(f"""global
+    maxconn 64
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+frontend socks
+    bind 127.0.0.1:{port}
+    default_backend socks5d
+backend socks5d
+    server s1 127.0.0.1:{backend_port} {option}
+""")
+        proc = subprocess.Popen([HAPROXY, "-db", "-f", str(config)], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT)
+        running.append(proc)
+        end = time.monotonic() + deadline(10)
+        while time.monotonic() < end:
+            assert proc.poll() is None, f"haproxy exited: {proc.stdout.read().decode()}"
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return port
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError("haproxy did not listen")
+
+    yield start
+    for proc in running:
+        proc.terminate()
+        try:
+            proc.wait(deadline(5))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.mark.parametrize("option", ["send-proxy", "send-proxy-v2"])
+def test_curl_through_haproxy(socks5d, haproxy, option):
+    """curl, from 127.0.0.7, through HAProxy (which connects to socks5d from 127.0.0.1): the
+    access log names curl's address and port, via HAProxy's."""
+    body = os.urandom(64 * 1024)
+    web = socks5lib.HttpServer(body, "127.0.0.1")
+    try:
+        server = socks5d("--proxy_protocol_from=127.0.0.1")
+        front = haproxy(server.port, option)
+        env = {k: v for k, v in os.environ.items()
+               if k.lower() not in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")}
+        result = subprocess.run(
+            ["curl", "--silent", "--show-error", "--max-time", str(deadline(10)),
+             "--interface", "127.0.0.7", "-x", f"socks5h://127.0.0.1:{front}",
+             f"http://127.0.0.1:{web.port}/"], capture_output=True, env=env,
+            timeout=deadline(20))
+        assert result.returncode == 0, result.stderr.decode()
+        assert result.stdout == body
+        line = server.wait_for_line(r"access client=127\.0\.0\.7:\d+ .*cmd=CONNECT").string
+        assert f"target=127.0.0.1:{web.port}" in line and "reply=00" in line, line
+        assert re.search(r" via=127\.0\.0\.1:\d+", line), line
+    finally:
+        web.close()
