@@ -39,7 +39,8 @@ asio::awaitable<bool> AsyncReadProxyHeader(Session& session, std::vector<std::ui
     if (ec) {
       // Cancelled: --handshake_timeout passed (or the handshake was shed); else the peer left.
       const bool cancelled = ec == asio::error::operation_aborted;
-      LogRefused(balancer, cancelled    ? "no complete PROXY header within --handshake_timeout"
+      LogRefused(balancer, cancelled    ? "no complete PROXY header in time (--handshake_timeout, "
+                                          "or shed at --max_handshakes)"
                            : in.empty() ? "connection closed before a PROXY header"
                                         : "connection closed inside the PROXY header");
       co_return false;
