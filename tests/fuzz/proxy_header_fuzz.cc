@@ -2,7 +2,8 @@
 // Besides "no crash, no out-of-bounds read" (ASan/UBSan), it checks the parser contract: a
 // complete header consumes at most the input and the limit, parses the same without the bytes
 // after it, every prefix of it needs more (never more than is missing), and the addresses it
-// names encode back to a header that parses to them.
+// names encode back to a header that parses to them; and the sniffer (protocol/sniff.h) calls
+// every complete header proto=proxy_protocol, as the access log of an untrusted one says.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -10,6 +11,7 @@
 #include <string>
 
 #include "protocol/proxy_header.h"
+#include "protocol/sniff.h"
 
 namespace {
 
@@ -57,6 +59,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
           const p::ProxyParse part = p::ParseProxyHeader(header.first(n), limit);
           Check(part.status == ProxyParseStatus::kNeedMore && n + part.need <= r.consumed);
         }
+        const auto sniffed = p::Sniff(in);
+        Check(sniffed.status == p::ParseStatus::kComplete &&
+              sniffed.value == p::Sniffed::kProxyProtocol);
         if (r.header.source) {
           CheckReparses(p::EncodeProxyV1(*r.header.source, *r.header.destination), r.header);
           CheckReparses(p::EncodeProxyV2(*r.header.source, *r.header.destination), r.header);
