@@ -12,6 +12,11 @@ namespace {
 constexpr std::array<std::string_view, 9> kMethods = {
     "GET ", "HEAD ", "POST ", "PUT ", "DELETE ", "CONNECT ", "OPTIONS ", "TRACE ", "PATCH "};
 
+// A PROXY protocol header (protocol/proxy_header.h) from an address not in
+// --proxy_protocol_from: v1's "PROXY " or the first 8 bytes of v2's 12-byte signature.
+constexpr std::array<std::string_view, 2> kProxyPrefixes = {"PROXY ",
+                                                            std::string_view("\r\n\r\n\0\r\nQ", 8)};
+
 constexpr std::uint8_t kTlsHandshake = 0x16;  // ContentType handshake (RFC 8446 s.5.1)
 constexpr std::uint8_t kTlsMajor = 0x03;      // ProtocolVersion major of every TLS and SSL 3
 
@@ -39,6 +44,8 @@ const char* SniffedName(Sniffed s) {
       return "http";
     case Sniffed::kTls:
       return "tls";
+    case Sniffed::kProxyProtocol:
+      return "proxy_protocol";
   }
   return "unknown";
 }
@@ -58,6 +65,11 @@ ParseResult<Sniffed> Sniff(std::span<const std::uint8_t> in) {
     for (std::string_view method : kMethods) {
       if (!StartsLike(prefix, method)) continue;
       if (n == method.size()) return Decided(Sniffed::kHttp, n);
+      fits = true;
+    }
+    for (std::string_view proxy : kProxyPrefixes) {
+      if (!StartsLike(prefix, proxy)) continue;
+      if (n == proxy.size()) return Decided(Sniffed::kProxyProtocol, n);
       fits = true;
     }
     if (!fits) return Decided(Sniffed::kUnknown, n);

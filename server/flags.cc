@@ -18,6 +18,7 @@
 #include "net/log.h"
 #include "net/parse.h"
 #include "net/port_range.h"
+#include "protocol/proxy_header.h"
 #include "session/egress.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:1080",
@@ -387,11 +388,49 @@ absl::StatusOr<net::LogLevel> LogLevelFromFlags() {
   return net::ParseLogLevel(absl::GetFlag(FLAGS_log_level));
 }
 
+absl::Status BuildProxyProtocolFlags(Config& config);  // at the end: "proxy protocol"
+
 absl::Status BuildConfig(Config& config) {
   if (absl::Status s = BuildProcessFlags(config); !s.ok()) return s;
   if (absl::Status s = BuildNetworkFlags(config); !s.ok()) return s;
   if (absl::Status s = BuildCommandFlags(config); !s.ok()) return s;
+  if (absl::Status s = BuildProxyProtocolFlags(config); !s.ok()) return s;
   return ValidateConfig(config);
+}
+
+}  // namespace socks5::server
+
+// ---- proxy protocol ----
+ABSL_FLAG(std::string, proxy_protocol_from, "",
+          "Comma-separated CIDR prefixes of load balancers (e.g. 10.0.0.5,10.1.0.0/16): a "
+          "connection from them must begin with a PROXY protocol v1 or v2 header, whose client "
+          "address is then the client for logs, rules, limits and the UDP source check; a missing "
+          "or malformed header closes it. From anywhere else a PROXY header is refused (not "
+          "SOCKS). Empty: no PROXY protocol.");
+ABSL_FLAG(int64_t, proxy_protocol_max_size, 1024,
+          "Largest PROXY protocol v2 header accepted from --proxy_protocol_from, in bytes (16 + "
+          "addresses + TLVs); a longer one closes the connection. v1 lines are at most 107 bytes. "
+          "Minimum 232 (AF_UNIX addresses), maximum 65551.");
+
+namespace socks5::server {
+
+absl::Status BuildProxyProtocolFlags(Config& config) {
+  for (absl::string_view item :
+       absl::StrSplit(absl::GetFlag(FLAGS_proxy_protocol_from), ',', absl::SkipWhitespace())) {
+    auto cidr = net::ParseCidr(item);
+    if (!cidr.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--proxy_protocol_from: ", cidr.status().message()));
+    }
+    config.proxy_protocol_from.push_back(*cidr);
+  }
+  const int64_t max_size = absl::GetFlag(FLAGS_proxy_protocol_max_size);
+  if (max_size < static_cast<int64_t>(protocol::kMinProxyMaxSize) || max_size > 16 + 65535) {
+    return absl::InvalidArgumentError(absl::StrCat("--proxy_protocol_max_size must be from ",
+                                                   protocol::kMinProxyMaxSize, " to 65551"));
+  }
+  config.proxy_protocol_max_size = static_cast<std::size_t>(max_size);
+  return absl::OkStatus();
 }
 
 }  // namespace socks5::server

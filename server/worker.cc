@@ -230,10 +230,16 @@ void Worker::Admit(asio::ip::tcp::socket socket, const asio::ip::tcp::endpoint& 
     socket.close(ignored);
     return;
   }
-  std::optional<session::ClientSlot> slot = session::ClientSlot::TryAcquire(
-      admission_->clients, remote.address(), session::ClientKind::kSession,
-      config_.max_sessions_per_client);
-  if (!slot) {
+  // From --proxy_protocol_from the client is the one the PROXY header names: the session
+  // charges it once the header is read (session/proxy.h), not the balancer here.
+  const bool proxied = config_.ExpectsProxyHeader(remote.address());
+  std::optional<session::ClientSlot> slot;
+  if (!proxied) {
+    slot = session::ClientSlot::TryAcquire(admission_->clients, remote.address(),
+                                           session::ClientKind::kSession,
+                                           config_.max_sessions_per_client);
+  }
+  if (!slot && !proxied) {
     static net::RateLimitedWarning warning("max_sessions_per_client", "refused", "connections");
     warning.Warn("--max_sessions_per_client=%d reached for %s; closing a new connection",
                  config_.max_sessions_per_client, net::Unmapped(remote.address()).to_string());

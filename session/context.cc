@@ -22,6 +22,11 @@ bool Settings::IsDenied(const asio::ip::address& address) const {
                      [&address](const net::Cidr& cidr) { return cidr.Contains(address); });
 }
 
+bool Settings::ExpectsProxyHeader(const asio::ip::address& peer) const {
+  return std::any_of(proxy_protocol_from.begin(), proxy_protocol_from.end(),
+                     [&peer](const net::Cidr& cidr) { return cidr.Contains(peer); });
+}
+
 std::shared_ptr<const udp::DestinationPolicy> MakeDestinationPolicy(
     const std::vector<net::Cidr>& deny, const std::vector<asio::ip::tcp::endpoint>& listeners,
     const std::vector<asio::ip::address>& local) {

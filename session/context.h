@@ -16,6 +16,7 @@
 #include "net/parse.h"
 #include "net/port_range.h"
 #include "policy/rules.h"
+#include "protocol/proxy_header.h"
 #include "relay/pools.h"
 #include "session/admission.h"
 #include "session/credentials.h"
@@ -64,6 +65,13 @@ struct Settings {
   std::size_t max_sessions_per_user = 0;  // 0: no cap (UserTable)
   // --access_log_format=json: each access line is a JSON object (AccessRecord::JsonLine).
   bool access_log_json = false;
+  // ---- proxy protocol ----
+  // --proxy_protocol_from: connections from these prefixes (a load balancer) must begin with a
+  // PROXY protocol header naming the client (session/proxy.h); empty: none do.
+  std::vector<net::Cidr> proxy_protocol_from;
+  std::size_t proxy_protocol_max_size = protocol::kDefaultProxyMaxSize;  // bytes of a v2 header
+  // True when a connection from `peer` must begin with a PROXY header.
+  bool ExpectsProxyHeader(const asio::ip::address& peer) const;
 
   // True when `address` is denied by --deny_destinations (answered with REP 02).
   bool IsDenied(const asio::ip::address& address) const;

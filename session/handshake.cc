@@ -12,6 +12,7 @@
 #include "net/async.h"
 #include "net/log.h"
 #include "protocol/sniff.h"
+#include "session/proxy.h"
 #include "session/replies.h"
 #include "session/socks4.h"
 #include "session/verifier.h"
@@ -89,9 +90,15 @@ void Consume(Input& in, std::size_t n) {
 asio::awaitable<std::optional<protocol::Request>> AsyncHandshakeSteps(Session& session) {
   Input in;
   in.reserve(512);
+  // --proxy_protocol_from: the balancer's PROXY header first (session/proxy.h); what followed it
+  // in the same read is the client's first bytes.
+  if (session.settings().ExpectsProxyHeader(session.client_endpoint().address()) &&
+      !co_await AsyncReadProxyHeader(session, in)) {
+    co_return std::nullopt;
+  }
   // The first byte decides the protocol: 04 is SOCKS4/4a (session/socks4.h), anything else
   // SOCKS5's greeting (whose parser refuses what is not 05).
-  if (!co_await AsyncReadMore(session.client(), in)) co_return std::nullopt;
+  if (in.empty() && !co_await AsyncReadMore(session.client(), in)) co_return std::nullopt;
   if (in.front() == protocol::kSocks4Version) {
     auto request = co_await AsyncReadMessage(session.client(), in, protocol::ParseSocks4Request);
     if (!request) co_return std::nullopt;

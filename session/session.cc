@@ -56,6 +56,9 @@ protocol::LogRecord AccessRecord::Fields(const asio::ip::tcp::endpoint& client, 
   if (command_fields && command_fields->socks4_userid) {
     out.Add("socks4_userid", *command_fields->socks4_userid);
   }
+  if (command_fields && command_fields->via) {
+    out.Add("via", net::EndpointText(*command_fields->via));
+  }
   if (command_fields && command_fields->first_byte) {
     out.Add("first", absl::StrFormat("0x%02x", *command_fields->first_byte));
   }

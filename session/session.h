@@ -39,6 +39,8 @@ struct AccessRecord {
     std::optional<std::string> limit;          // the limit that refused the request ("user")
     std::optional<std::uint8_t> first_byte;    // proto=unknown: the byte that opened the connection
     std::optional<std::string> socks4_userid;  // SOCKS4's USERID, escaped; never a user
+    // PROXY protocol (session/proxy.h): the balancer that named the client ("via=").
+    std::optional<asio::ip::tcp::endpoint> via;
   };
 
   absl::Time start;
@@ -90,6 +92,9 @@ class Session {
   const Settings& settings() const { return context_.settings; }
   asio::ip::tcp::socket& client() { return client_; }
   const asio::ip::tcp::endpoint& client_endpoint() const { return client_endpoint_; }
+  // The client a PROXY protocol header named (session/proxy.h), before the handshake: from then
+  // on it is the client for everything (logs, rules, limits, the UDP source check).
+  void set_client_endpoint(const asio::ip::tcp::endpoint& client) { client_endpoint_ = client; }
   AccessRecord& record() { return record_; }
   // Client bytes that arrived behind the request (pipelined); the handler forwards them first.
   std::vector<std::uint8_t>& early_data() { return early_data_; }

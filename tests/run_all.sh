@@ -3,17 +3,19 @@
 # suite: unit tests (GoogleTest), the integration suite
 # (pytest, real binary, real clients), the same two under AddressSanitizer+UBSan, the client
 # conformance matrix across network namespaces, the Docker image test, a benchmark smoke run, and
-# the Debian package (cpack, lintian, man --warnings, the packaged binary's --version).
+# the Debian package (cpack, lintian, man --warnings, installed in a clean container), and HAProxy in
+# front of three instances in a topology of network namespaces.
 # Expects the packages of `.ci/install-deps --test`. Exit status 0 only when every step passed.
 #
 #   tests/run_all.sh            everything
 #   STEPS="unit integration" tests/run_all.sh   a subset (format purity unit tidy integration asan
-#                                               tsan fuzz matrix docker soak bench package)
+#                                               tsan fuzz matrix docker soak bench package
+#                                               topology)
 #   FUZZ_RUNS=N (fuzz: executions per target), SOAK_SECONDS=N (soak: duration)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
-steps=${STEPS:-"format purity unit tidy integration asan tsan fuzz matrix docker soak bench package"}
+steps=${STEPS:-"format purity unit tidy integration asan tsan fuzz matrix docker soak bench package topology"}
 py=/usr/bin/python3  # Debian's Python: the test packages come from Debian, not PyPI
 jobs=$(nproc)
 passed=()
@@ -86,7 +88,8 @@ unit() {
 
 integration() {
   SOCKS5D_BIN=$root/build-release/socks5d $py -m pytest integration -q \
-    --ignore=integration/matrix --ignore=integration/bench -p no:cacheprovider
+    --ignore=integration/matrix --ignore=integration/bench --ignore=integration/topology \
+    -p no:cacheprovider
 }
 
 asan() {
@@ -94,7 +97,8 @@ asan() {
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   ctest --test-dir build-asan --output-on-failure -j "$jobs" || return 1
   SOCKS5D_BIN=$root/build-asan/socks5d SOCKS5D_SANITIZED=1 $py -m pytest integration -q \
-    --ignore=integration/matrix --ignore=integration/bench -p no:cacheprovider
+    --ignore=integration/matrix --ignore=integration/bench --ignore=integration/topology \
+    -p no:cacheprovider
 }
 
 # ThreadSanitizer: the unit tests, then the integration tests that run sessions of every command
@@ -147,6 +151,10 @@ soak() {
 }
 
 matrix() { SOCKS5D_BIN=$root/build-release/socks5d $py integration/matrix/run.py; }
+# HAProxy (send-proxy-v2) in front of three instances, each in its own network namespace.
+topology() {
+  SOCKS5D_BIN=$root/build-release/socks5d $py -m pytest integration/topology -q -p no:cacheprovider
+}
 docker_image() { bash docker/test.sh; }
 # The .deb from the release tree (unit builds it): lintian without errors, the man page, --version.
 package() {
@@ -175,6 +183,7 @@ for step in $steps; do
     docker) run_step docker docker_image ;;
     bench) run_step bench bench ;;
     package) run_step package package ;;
+    topology) run_step topology topology ;;
     *) echo "unknown step $step"; failed+=("$step") ;;
   esac
 done

@@ -76,6 +76,15 @@ INSTANTIATE_TEST_SUITE_P(
         SniffCase{"GetFollowedByOther", Bytes("GETX / HTTP/1.1"), kComplete, Sniffed::kUnknown, 4},
         SniffCase{"DivergesInTheMiddle", Bytes("COFFEE"), kComplete, Sniffed::kUnknown, 3},
         // TLS: a handshake record, 16 03 01 (ClientHello of TLS 1.0-1.3), 16 03 00 (SSL 3).
+        // A PROXY protocol header (from outside --proxy_protocol_from), v1 and v2.
+        SniffCase{"ProxyV1", Bytes("PROXY TCP4 192.0.2.1 192.0.2.2 1 2\r\n"), kComplete,
+                  Sniffed::kProxyProtocol, 6},
+        SniffCase{"ProxyV1WithoutSpace", Bytes("PROXY"), kNeedMore},
+        SniffCase{"ProxyV1Lowercase", Bytes("proxy "), kComplete, Sniffed::kUnknown, 1},
+        SniffCase{"ProxyV2", Hex("0d 0a 0d 0a 00 0d 0a 51 55 49 54 0a 21 11 00 0c"), kComplete,
+                  Sniffed::kProxyProtocol, 8},
+        SniffCase{"ProxyV2Prefix", Hex("0d 0a 0d 0a 00 0d 0a"), kNeedMore},
+        SniffCase{"CrLfThenOther", Hex("0d 0a 0d 0b"), kComplete, Sniffed::kUnknown, 4},
         SniffCase{"LoneTlsByte", Hex("16"), kNeedMore},
         SniffCase{"TlsClientHello", Hex("16 03 01 02 00 01 00 01 fc 03 03"), kComplete,
                   Sniffed::kTls, 2},

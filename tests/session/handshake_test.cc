@@ -14,7 +14,9 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "net/address.h"
 #include "net/async.h"
+#include "net/parse.h"
 #include "session/verifier.h"
 
 namespace socks5::session {
@@ -389,6 +391,98 @@ TEST_F(HandshakeTest, DeadlineClosesASilentClient) {
   EXPECT_FALSE(request_.has_value());
   EXPECT_FALSE(session_->client().is_open());
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
+}
+
+// --- PROXY protocol (--proxy_protocol_from, session/proxy.h) ---------------------------------
+
+Bytes Text(const std::string& s) { return Bytes(s.begin(), s.end()); }
+
+TEST_F(HandshakeTest, ProxyHeaderNamesTheClientAndKeepsTheBytesBehindIt) {
+  settings_.proxy_protocol_from = {*net::ParseCidr("127.0.0.1/32")};
+  Start();
+  Bytes all = Text("PROXY TCP4 192.0.2.7 192.0.2.1 5000 1080\r\n");
+  all.insert(all.end(), {0x05, 0x01, 0x00});
+  Bytes request = ConnectRequest();
+  all.insert(all.end(), request.begin(), request.end());
+  all.insert(all.end(), {'h', 'i'});
+  Send(all);  // header, greeting, request and data in one segment
+  EXPECT_EQ(Receive(2), (Bytes{0x05, 0x00}));
+  Finish();
+  ASSERT_TRUE(request_.has_value());
+  EXPECT_EQ(session_->early_data(), (Bytes{'h', 'i'}));
+  EXPECT_EQ(net::EndpointText(session_->client_endpoint()), "192.0.2.7:5000");
+  ASSERT_NE(session_->record().command_fields, nullptr);
+  ASSERT_TRUE(session_->record().command_fields->via.has_value());
+  EXPECT_EQ(session_->record().command_fields->via->address().to_string(), "127.0.0.1");
+}
+
+TEST_F(HandshakeTest, ProxyV2HeaderSplitAcrossWrites) {
+  settings_.proxy_protocol_from = {*net::ParseCidr("127.0.0.0/8")};
+  Start();
+  const Bytes header = {0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49,
+                        0x54, 0x0a, 0x21, 0x11, 0x00, 0x0c, 198,  51,   100,  9,
+                        192,  0,    2,    1,    0x1f, 0x90, 0x04, 0x38};
+  for (std::uint8_t byte : header) {
+    Send({byte});
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  Bytes rest = {0x05, 0x01, 0x00};
+  Bytes request = ConnectRequest();
+  rest.insert(rest.end(), request.begin(), request.end());
+  Send(rest);
+  EXPECT_EQ(Receive(2), (Bytes{0x05, 0x00}));
+  Finish();
+  ASSERT_TRUE(request_.has_value());
+  EXPECT_TRUE(session_->early_data().empty());
+  EXPECT_EQ(net::EndpointText(session_->client_endpoint()), "198.51.100.9:8080");
+}
+
+TEST_F(HandshakeTest, ProxyLocalLeavesTheBalancerAsTheClient) {
+  settings_.proxy_protocol_from = {*net::ParseCidr("127.0.0.1")};
+  Start();
+  const asio::ip::tcp::endpoint balancer = session_->client_endpoint();
+  Bytes all = {0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49,
+               0x54, 0x0a, 0x20, 0x00, 0x00, 0x00, 0x05, 0x01, 0x00};
+  Bytes request = ConnectRequest();
+  all.insert(all.end(), request.begin(), request.end());
+  Send(all);
+  EXPECT_EQ(Receive(2), (Bytes{0x05, 0x00}));
+  Finish();
+  ASSERT_TRUE(request_.has_value());
+  EXPECT_EQ(session_->client_endpoint(), balancer);
+}
+
+TEST_F(HandshakeTest, TrustedPeerWithoutProxyHeaderIsClosedUnanswered) {
+  settings_.proxy_protocol_from = {*net::ParseCidr("127.0.0.1")};
+  Start();
+  Send({0x05, 0x01, 0x00});
+  EXPECT_TRUE(ClosedByServer());  // no method selection: not a byte
+  Finish();
+  EXPECT_FALSE(request_.has_value());
+}
+
+TEST_F(HandshakeTest, TrustedPeerSilentUntilTheDeadline) {
+  settings_.proxy_protocol_from = {*net::ParseCidr("127.0.0.1")};
+  settings_.handshake_timeout = absl::Milliseconds(100);
+  Start();
+  Send(Text("PROXY TCP4 192.0.2.7"));  // half a header, then silence
+  EXPECT_TRUE(ClosedByServer());
+  Finish();
+  EXPECT_FALSE(request_.has_value());
+  EXPECT_FALSE(session_->client().is_open());
+}
+
+TEST_F(HandshakeTest, ProxyHeaderFromAnUntrustedPeerIsNotSocks) {
+  settings_.proxy_protocol_from = {*net::ParseCidr("127.0.0.2")};
+  Start();
+  const asio::ip::tcp::endpoint peer = session_->client_endpoint();
+  Send(Text("PROXY TCP4 192.0.2.7 192.0.2.1 5000 1080\r\n"));
+  EXPECT_TRUE(ClosedByServer());
+  Finish();
+  EXPECT_FALSE(request_.has_value());
+  EXPECT_EQ(session_->client_endpoint(), peer);  // no forged client
+  ASSERT_NE(session_->record().proto, nullptr);
+  EXPECT_STREQ(session_->record().proto, "proxy_protocol");
 }
 
 }  // namespace
