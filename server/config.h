@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,11 @@ struct Config : session::Settings {
   // turns it off.
   std::string users_file;  // --users_file; "": no authentication
   std::string rules_file;  // --rules_file; "": no rules (everything allowed)
+  // ---- metrics ----
+  // --metrics_listen (server/metrics_scrape.h); unset: no metrics endpoint. Loopback unless a
+  // users file or --allow_open_proxy, as --listen.
+  std::optional<asio::ip::tcp::endpoint> metrics_listen;
+  bool metrics_per_user = false;  // --metrics_per_user: bytes and sessions by user name
 };
 
 // Whole-configuration checks: the open-proxy safety rule, ranges and minimums.

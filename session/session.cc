@@ -8,6 +8,7 @@
 #include "session/handlers.h"
 #include "session/handshake.h"
 #include "session/replies.h"
+#include "session/session_metrics.h"
 
 namespace socks5::session {
 namespace {
@@ -85,6 +86,7 @@ Session::~Session() {
   context_.active_sessions.fetch_sub(1, std::memory_order_relaxed);
   // Released before the line is written: a reader of the log may reconnect.
   if (extras_) extras_->user_slot.reset();
+  CountSessionEnd(context_, record_, user());
   net::LogInfo("%s", record_.LogLine(client_endpoint_, absl::Now()));
 }
 
