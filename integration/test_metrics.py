@@ -167,6 +167,62 @@ def test_counters_after_known_workload(metered):
     assert value(s, "socks5d_build_info", version=version.group(1)) == 1
 
 
+def test_dns_bind_rules_and_not_socks(socks5d, echo_server, tmp_path):
+    """Lookups (one query, then a cache hit; NXDOMAIN), a BIND that times out, a rule's denial and
+    an HTTP request on the SOCKS port, each in its own counter."""
+    responder = socks5lib.DnsResponder({"echo.test": {"A": ["127.0.0.1"]}})
+    rules = tmp_path / "rules"
+    rules.write_text("deny port=9\nallow\n")
+    server = socks5d("--metrics_listen=127.0.0.1:0", "--workers=1", "--bind_timeout=1s",
+                     f"--rules_file={rules}", responder.server_flag)
+    port = metrics_port(server)
+    for _ in range(2):
+        with server.client() as c:
+            c.connect("echo.test", echo_server.port)
+    for host, port_, rep in (("nx.test", 80, socks5lib.REP_HOST_UNREACHABLE),
+                             ("127.0.0.1", 9, socks5lib.REP_NOT_ALLOWED)):
+        with server.client() as c:
+            c.handshake()
+            c.send(socks5lib.request(host, port_))
+            assert c.read_reply().rep == rep
+    with server.client() as c:
+        c.handshake()
+        c.send(socks5lib.request("127.0.0.1", 21, cmd=socks5lib.CMD_BIND))
+        assert c.read_reply().rep == socks5lib.REP_SUCCEEDED
+        assert c.read_reply(timeout=socks5lib.deadline(5)).rep == socks5lib.REP_TTL_EXPIRED
+    with server.client() as c:
+        c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert c.read_until_closed().startswith(b"HTTP/1.1 400")
+    wait_for(lambda: access_lines(server) >= 6, "6 access-log lines")
+    s = parse(scrape(port))
+    responder.sock.close()
+    assert value(s, "socks5d_dns_lookups_total", result="ok") == 1
+    assert value(s, "socks5d_dns_cache_hits_total", result="found") == 1
+    assert value(s, "socks5d_dns_lookups_total", result="not_found") == 1
+    assert value(s, "socks5d_dns_lookup_duration_seconds_count") == 2
+    assert value(s, "socks5d_bind_waits_total") == 1
+    assert value(s, "socks5d_bind_outcomes_total", outcome="timeout") == 1
+    assert value(s, "socks5d_sessions_total", protocol="socks5", command="bind", reply="06") == 1
+    assert value(s, "socks5d_sessions_total", protocol="socks5", command="connect",
+                 reply="04") == 1
+    assert value(s, "socks5d_rule_decisions_total", action="deny") == 1
+    assert value(s, "socks5d_rule_decisions_total", action="allow") == 3  # 2 CONNECTs, BIND
+    assert value(s, "socks5d_handshakes_total", outcome="bad_version") == 1
+    assert value(s, "socks5d_sessions_total", protocol="http", command="none", reply="none") == 1
+
+
+def test_limit_hit_counted(socks5d, echo_server):
+    server = socks5d("--metrics_listen=127.0.0.1:0", "--max_sessions_per_client=1")
+    port = metrics_port(server)
+    with server.client() as held:
+        held.connect("127.0.0.1", echo_server.port)
+        with server.client() as refused:
+            refused.assert_closed()
+    s = parse(scrape(port))
+    assert value(s, "socks5d_limits_hit_total", limit="max_sessions_per_client",
+                 event="refused_connections") == 1
+
+
 def test_no_user_label_without_metrics_per_user(socks5d, users_file, echo_server):
     server = socks5d(f"--users_file={users_file}", "--metrics_listen=127.0.0.1:0")
     port = metrics_port(server)
