@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "net/address.h"
+#include "net/readiness.h"
 
 namespace socks5::net {
 namespace {
@@ -138,7 +139,10 @@ std::error_code AdoptNonBlocking(asio::ip::tcp::socket& socket, const asio::ip::
 std::error_code OpenNonBlocking(asio::ip::tcp::socket& socket, const asio::ip::tcp& protocol) {
   int fd = ::socket(protocol.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
   if (fd < 0) return SystemError(errno);
-  return AdoptNonBlocking(socket, protocol, fd);
+  std::error_code ec = AdoptNonBlocking(socket, protocol, fd);
+  // Nothing can arrive before a connect: its first wait for readability needs no epoll_ctl.
+  if (!ec) MarkDrained(socket, asio::socket_base::wait_read);
+  return ec;
 }
 
 std::error_code AcceptNonBlocking(asio::ip::tcp::acceptor& acceptor, asio::ip::tcp::socket& socket,

@@ -13,6 +13,7 @@
 #include <random>
 
 #include "net/async.h"
+#include "net/readiness.h"
 
 namespace socks5::relay {
 namespace {
@@ -32,10 +33,10 @@ constexpr std::size_t kUnlimited = static_cast<std::size_t>(-1);  // an unlimite
 //
 // Each direction is always in exactly one of: running (Pump), waiting for readability, waiting
 // for writability, posted (its turn ended), or finished. It drains its source until the kernel
-// says EAGAIN before it waits (Asio's epoll reactor re-arms with EPOLL_CTL_MOD on each wait,
-// edge-triggered otherwise, and MOD reports readiness that is already there). Waiting straight
-// after a short read instead saved no measurable CPU, and no system call: the wait it saves
-// on the next message costs one where the EOF follows the data (a read finds it at once).
+// says EAGAIN before it waits, and then waits without a system call (net/readiness.h: the
+// edge-triggered registration stands, the next edge wakes it). A short read does not prove the
+// source drained: a FIN that came with the data is only seen by the next read, and its edge is
+// already spent.
 //
 // Callback safety (net/async.h): the handlers capture `this`; the Relay lives on AsyncRelay's
 // frame, which does not return before both directions have finished, i.e. before every handler
@@ -60,10 +61,10 @@ class Relay {
   Relay& operator=(const Relay&) = delete;
 
   void Start() {
-    // Wait first, read when told: a read now would mostly find nothing (EAGAIN, a wasted system
-    // call per direction). Bytes already in a socket (the client's right behind its request, a
-    // server's banner) are not missed: each wait re-arms the descriptor with EPOLL_CTL_MOD,
-    // which reports readiness that is already there.
+    // Wait first, read when told. A socket the reactor has seen no event on since it was drained
+    // (an upstream opened for this session, nothing received yet) waits without a system call;
+    // otherwise the wait completes at once and the first read looks (the client's bytes right
+    // behind its request, a server's banner, or EAGAIN).
     for (Direction* d : {&up_, &down_}) {
       if (!d->from->is_open() || !d->to->is_open()) {
         Finish(*d);
@@ -149,6 +150,7 @@ class Relay {
           if (errno == EINTR) continue;
           if (WouldBlock()) {
             if (progressed) Touch();
+            net::MarkDrained(*d.to, asio::socket_base::wait_write);
             return WaitWritable(d);
           }
           return Fail(d);  // e.g. the peer reset: reset the other side too
@@ -183,6 +185,7 @@ class Relay {
         if (WouldBlock()) {
           if (progressed) Touch();
           Release(d);  // idle again: give the pipe or buffer back
+          net::MarkDrained(*d.from, asio::socket_base::wait_read);
           return WaitReadable(d);
         }
         return Fail(d);
@@ -243,12 +246,12 @@ class Relay {
   }
 
   void WaitReadable(Direction& d) {
-    d.from->async_wait(asio::socket_base::wait_read,
-                       [this, &d](std::error_code ec) { OnReady(d, ec); });
+    net::AsyncWaitReady(*d.from, asio::socket_base::wait_read,
+                        [this, &d](std::error_code ec) { OnReady(d, ec); });
   }
   void WaitWritable(Direction& d) {
-    d.to->async_wait(asio::socket_base::wait_write,
-                     [this, &d](std::error_code ec) { OnReady(d, ec); });
+    net::AsyncWaitReady(*d.to, asio::socket_base::wait_write,
+                        [this, &d](std::error_code ec) { OnReady(d, ec); });
   }
   // Rate-limited: the bucket is empty; ask again when it has refilled by half.
   void WaitTokens(Direction& d) {
