@@ -70,4 +70,11 @@ void MarkDrained(asio::ip::tcp::acceptor& acceptor, asio::socket_base::wait_type
   readiness_detail::ClearSpeculative(readiness_detail::ImplOf(acceptor), w);
 }
 
+bool Drained(asio::ip::tcp::socket& socket, asio::socket_base::wait_type w) {
+  readiness_detail::Impl& impl = readiness_detail::ImplOf(socket);
+  if (impl.reactor_data_ == nullptr) return false;
+  return !(
+      impl.reactor_data_->*Get(readiness_detail::TrySpeculative{}))[readiness_detail::OpType(w)];
+}
+
 }  // namespace socks5::net

@@ -53,6 +53,10 @@ void StartWaitReady(Object& object, asio::socket_base::wait_type w, Handler hand
 void MarkDrained(asio::ip::tcp::socket& socket, asio::socket_base::wait_type w);
 void MarkDrained(asio::ip::tcp::acceptor& acceptor, asio::socket_base::wait_type w);
 
+// Whether the reactor has seen no event for `w` on `socket` since MarkDrained (false for a closed
+// socket). For wait_read the events that count are EPOLLIN, EPOLLERR and EPOLLHUP.
+bool Drained(asio::ip::tcp::socket& socket, asio::socket_base::wait_type w);
+
 // Waits until `object` is ready for `w` (wait_read or wait_write) and calls handler(error_code):
 // when the reactor has seen no event since MarkDrained, without a system call (the registration
 // stands; the next edge completes it; for wait_write the first such wait adds EPOLLOUT to the

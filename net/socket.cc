@@ -169,6 +169,11 @@ std::error_code StartConnect(asio::ip::tcp::socket& socket, const asio::ip::tcp:
 
 std::error_code ConnectResult(asio::ip::tcp::socket& socket) {
   if (!socket.is_open()) return asio::error::operation_aborted;
+  // Reported writable, and the reactor has seen neither input nor EPOLLERR/EPOLLHUP since
+  // OpenNonBlocking marked it drained: a connecting TCP socket is writable without those only
+  // once it is connected (a failed connect leaves it closed: EPOLLHUP, with EPOLLERR). Its
+  // error could only be 0, so it is not asked for. Otherwise SO_ERROR says.
+  if (Drained(socket, asio::socket_base::wait_read)) return {};
   int error = 0;
   socklen_t length = sizeof error;
   if (::getsockopt(socket.native_handle(), SOL_SOCKET, SO_ERROR, &error, &length) != 0) {
