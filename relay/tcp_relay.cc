@@ -44,13 +44,14 @@ constexpr std::size_t kUnlimited = static_cast<std::size_t>(-1);  // an unlimite
 class Relay {
  public:
   Relay(asio::ip::tcp::socket& client, asio::ip::tcp::socket& upstream, Counters& counters,
-        Pools& pools, asio::steady_timer& wake, RateLimiter* rate)
+        Pools& pools, asio::steady_timer& wake, RateLimiter* rate, bool upstream_written)
       : client_(client),
         upstream_(upstream),
         pipes_(pools.pipes),
         buffers_(pools.buffers),
         wake_(wake),
         rate_(rate),
+        upstream_written_(upstream_written),
         up_{&client, &upstream, &counters.bytes_up, RateDirection::kUp},
         down_{&upstream, &client, &counters.bytes_down, RateDirection::kDown} {}
   ~Relay() {
@@ -145,6 +146,7 @@ class Relay {
     bool progressed = false;  // a read or a write moved bytes this turn
     for (;;) {
       while (d.pending > 0) {
+        if (&d == &up_ && !upstream_no_delay_) BeforeUpstreamWrite();
         ssize_t n = Write(d);
         if (n < 0) {
           if (errno == EINTR) continue;
@@ -236,6 +238,19 @@ class Relay {
     return n;
   }
 
+  // TCP_NODELAY toward the upstream, set before its second write: Nagle holds a small segment
+  // back only while an earlier one is unacknowledged, so the first write (a short session's only
+  // one) needs no setsockopt. (The client's socket has it from the worker's listener.)
+  void BeforeUpstreamWrite() {
+    if (!upstream_written_) {
+      upstream_written_ = true;
+      return;
+    }
+    std::error_code ignored;
+    upstream_.set_option(asio::ip::tcp::no_delay(true), ignored);
+    upstream_no_delay_ = true;
+  }
+
   ssize_t Write(Direction& d) {
     int fd = d.to->native_handle();
     if (d.pipe.valid()) {
@@ -323,6 +338,8 @@ class Relay {
   Clock::time_point last_activity_ = Clock::now();
   int queue_sample_[2] = {-1, -1};  // SIOCOUTQ of client_ and upstream_ at the last sample
   bool closed_ = false;
+  bool upstream_written_;           // a write toward the upstream was made (early data included)
+  bool upstream_no_delay_ = false;  // TCP_NODELAY is set on it
   Direction up_;
   Direction down_;
 };
@@ -348,7 +365,7 @@ asio::awaitable<void> AsyncRelay(asio::ip::tcp::socket& client, asio::ip::tcp::s
                                  Pools& pools, std::chrono::steady_clock::duration idle,
                                  RateLimiter* rate) {
   std::error_code ec;
-  upstream.set_option(asio::ip::tcp::no_delay(true), ec);
+  const bool early = !early_data.empty();
   if (!co_await AsyncForwardEarlyData(upstream, early_data, counters)) co_return;
   // The relay's own reads and writes need non-blocking descriptors. Asio made them so for its
   // asynchronous operations already (the handshake, the connect): skip the ioctl then.
@@ -357,7 +374,7 @@ asio::awaitable<void> AsyncRelay(asio::ip::tcp::socket& client, asio::ip::tcp::s
   }
 
   asio::steady_timer wake(client.get_executor());
-  Relay relay(client, upstream, counters, pools, wake, rate);
+  Relay relay(client, upstream, counters, pools, wake, rate, /*upstream_written=*/early);
   relay.Start();
   // The idle clock wakes after half the timeout without activity to sample the send queues
   // (Relay::SampleSendQueues), and again at the full timeout to compare and decide.
