@@ -32,6 +32,12 @@ struct SocketImpl {  // `impl_`, protected, of the socket's base class
   using type = TcpImpl asio::basic_socket<asio::ip::tcp, asio::any_io_executor>::*;
   friend type Get(SocketImpl);
 };
+struct UdpSocketImpl {  // `impl_`, protected, of the socket's base class
+  using type = asio::detail::io_object_impl<asio::detail::reactive_socket_service<asio::ip::udp>,
+                                            asio::any_io_executor>
+      asio::basic_socket<asio::ip::udp, asio::any_io_executor>::*;
+  friend type Get(UdpSocketImpl);
+};
 struct AcceptorImpl {  // `impl_`, private
   using type = TcpImpl asio::ip::tcp::acceptor::*;
   friend type Get(AcceptorImpl);
@@ -42,6 +48,8 @@ template struct Access<ReactorMember, &DescriptorState::reactor_>;
 template struct Access<SocketImpl,
                        &asio::basic_socket<asio::ip::tcp, asio::any_io_executor>::impl_>;
 template struct Access<AcceptorImpl, &asio::ip::tcp::acceptor::impl_>;
+template struct Access<UdpSocketImpl,
+                       &asio::basic_socket<asio::ip::udp, asio::any_io_executor>::impl_>;
 
 void ClearSpeculative(Impl& impl, asio::socket_base::wait_type w) {
   if (impl.reactor_data_ == nullptr) return;
@@ -56,6 +64,9 @@ Impl& ImplOf(asio::ip::tcp::socket& socket) {
 Impl& ImplOf(asio::ip::tcp::acceptor& acceptor) {
   return (acceptor.*Get(AcceptorImpl{})).get_implementation();
 }
+Impl& ImplOf(asio::ip::udp::socket& socket) {
+  return (socket.*Get(UdpSocketImpl{})).get_implementation();
+}
 Reactor& ReactorOf(Impl& impl) { return *(impl.reactor_data_->*Get(ReactorMember{})); }
 int OpType(asio::socket_base::wait_type w) {
   return w == asio::socket_base::wait_write ? Reactor::write_op : Reactor::read_op;
@@ -68,6 +79,10 @@ void MarkDrained(asio::ip::tcp::socket& socket, asio::socket_base::wait_type w) 
 }
 void MarkDrained(asio::ip::tcp::acceptor& acceptor, asio::socket_base::wait_type w) {
   readiness_detail::ClearSpeculative(readiness_detail::ImplOf(acceptor), w);
+}
+
+void MarkDrained(asio::ip::udp::socket& socket, asio::socket_base::wait_type w) {
+  readiness_detail::ClearSpeculative(readiness_detail::ImplOf(socket), w);
 }
 
 bool Drained(asio::ip::tcp::socket& socket, asio::socket_base::wait_type w) {

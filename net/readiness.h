@@ -24,9 +24,30 @@ namespace readiness_detail {
 using Impl = asio::detail::reactive_socket_service_base::base_implementation_type;
 Impl& ImplOf(asio::ip::tcp::socket& socket);
 Impl& ImplOf(asio::ip::tcp::acceptor& acceptor);
+Impl& ImplOf(asio::ip::udp::socket& socket);
 // The reactor `impl` (open, registered) is registered with.
 asio::detail::epoll_reactor& ReactorOf(Impl& impl);
 int OpType(asio::socket_base::wait_type w);
+
+// Per-operation cancellation (a cancellation slot on the handler, e.g. the awaitable `||`), as
+// Asio's own async_wait does it: removes the wait from the reactor's queue, completing it with
+// operation_aborted.
+class WaitCancellation {
+ public:
+  WaitCancellation(Impl& impl, int op_type) : impl_(impl), op_type_(op_type) {}
+  void operator()(asio::cancellation_type_t type) {
+    if (!(type & (asio::cancellation_type::terminal | asio::cancellation_type::partial |
+                  asio::cancellation_type::total))) {
+      return;
+    }
+    if (impl_.reactor_data_ == nullptr) return;  // closed: the close cancelled the wait already
+    ReactorOf(impl_).cancel_ops_by_key(impl_.socket_, impl_.reactor_data_, op_type_, this);
+  }
+
+ private:
+  Impl& impl_;
+  int op_type_;
+};
 
 template <typename Object, typename Handler>
 void StartWaitReady(Object& object, asio::socket_base::wait_type w, Handler handler) {
@@ -38,7 +59,11 @@ void StartWaitReady(Object& object, asio::socket_base::wait_type w, Handler hand
   }
   using Op = asio::detail::reactive_wait_op<Handler, typename Object::executor_type>;
   typename Op::ptr p = {std::addressof(handler), Op::ptr::allocate(handler), nullptr};
+  auto slot = asio::get_associated_cancellation_slot(handler);
   p.p = new (p.v) Op(std::error_code(), handler, object.get_executor());
+  if (slot.is_connected()) {
+    p.p->cancellation_key_ = &slot.template emplace<WaitCancellation>(impl, OpType(w));
+  }
   // Speculative: the reactor completes the wait at once when its flag says an event came.
   ReactorOf(impl).start_op(OpType(w), impl.socket_, impl.reactor_data_, p.p,
                            /*is_continuation=*/false, /*allow_speculative=*/true);
@@ -48,10 +73,12 @@ void StartWaitReady(Object& object, asio::socket_base::wait_type w, Handler hand
 }  // namespace readiness_detail
 
 // Records that `object` (an open socket or acceptor) has nothing left for `w`: the caller's
-// read/accept (wait_read) or write (wait_write) has just returned EAGAIN, or the socket is new
-// and unconnected (nothing can have arrived). Any event the reactor sees later undoes it.
+// read/accept (wait_read) or write (wait_write) has just returned EAGAIN (for UDP also: a batch
+// read took fewer datagrams than it asked for), or the socket is new and unconnected (nothing can
+// have arrived). Any event the reactor sees later undoes it.
 void MarkDrained(asio::ip::tcp::socket& socket, asio::socket_base::wait_type w);
 void MarkDrained(asio::ip::tcp::acceptor& acceptor, asio::socket_base::wait_type w);
+void MarkDrained(asio::ip::udp::socket& socket, asio::socket_base::wait_type w);
 
 // Whether the reactor has seen no event for `w` on `socket` since MarkDrained (false for a closed
 // socket). For wait_read the events that count are EPOLLIN, EPOLLERR and EPOLLHUP.

@@ -109,6 +109,26 @@ TEST(ReadinessTest, EofAndCloseEndTheWait) {
   EXPECT_EQ(*done, asio::error::bad_descriptor);
 }
 
+TEST(ReadinessTest, ACancellationSlotCancelsTheWait) {
+  // As the awaitable `||` cancels the losing side.
+  asio::io_context io;
+  Pair pair(io);
+  MarkDrained(pair.ours, asio::socket_base::wait_read);
+  asio::cancellation_signal signal;
+  std::optional<std::error_code> done;
+  AsyncWaitReady(
+      pair.ours, asio::socket_base::wait_read,
+      asio::bind_cancellation_slot(signal.slot(), [&](std::error_code ec) { done = ec; }));
+  io.restart();
+  io.run_for(std::chrono::milliseconds(20));
+  EXPECT_FALSE(done);
+  signal.emit(asio::cancellation_type::terminal);
+  RunUntil(io, done);
+  ASSERT_TRUE(done);
+  EXPECT_EQ(*done, asio::error::operation_aborted);
+  EXPECT_TRUE(pair.ours.is_open());
+}
+
 TEST(ReadinessTest, WritableAgainAfterTheSendBufferFilled) {
   asio::io_context io;
   Pair pair(io);
