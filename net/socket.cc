@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "net/address.h"
+#include "net/readiness.h"
 
 namespace socks5::net {
 namespace {
@@ -138,7 +139,10 @@ std::error_code AdoptNonBlocking(asio::ip::tcp::socket& socket, const asio::ip::
 std::error_code OpenNonBlocking(asio::ip::tcp::socket& socket, const asio::ip::tcp& protocol) {
   int fd = ::socket(protocol.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
   if (fd < 0) return SystemError(errno);
-  return AdoptNonBlocking(socket, protocol, fd);
+  std::error_code ec = AdoptNonBlocking(socket, protocol, fd);
+  // Nothing can arrive before a connect: its first wait for readability needs no epoll_ctl.
+  if (!ec) MarkDrained(socket, asio::socket_base::wait_read);
+  return ec;
 }
 
 std::error_code AcceptNonBlocking(asio::ip::tcp::acceptor& acceptor, asio::ip::tcp::socket& socket,
@@ -165,6 +169,11 @@ std::error_code StartConnect(asio::ip::tcp::socket& socket, const asio::ip::tcp:
 
 std::error_code ConnectResult(asio::ip::tcp::socket& socket) {
   if (!socket.is_open()) return asio::error::operation_aborted;
+  // Reported writable, and the reactor has seen neither input nor EPOLLERR/EPOLLHUP since
+  // OpenNonBlocking marked it drained: a connecting TCP socket is writable without those only
+  // once it is connected (a failed connect leaves it closed: EPOLLHUP, with EPOLLERR). Its
+  // error could only be 0, so it is not asked for. Otherwise SO_ERROR says.
+  if (Drained(socket, asio::socket_base::wait_read)) return {};
   int error = 0;
   socklen_t length = sizeof error;
   if (::getsockopt(socket.native_handle(), SOL_SOCKET, SO_ERROR, &error, &length) != 0) {

@@ -67,7 +67,8 @@ std::error_code AdoptNonBlocking(asio::ip::tcp::socket& socket, const asio::ip::
                                  int fd);
 
 // Opens `socket` (closed) as a non-blocking TCP socket of `protocol`: socket(SOCK_NONBLOCK) and
-// the reactor's registration, no ioctl.
+// the reactor's registration, no ioctl; marked drained for reading (net/readiness.h), so its first
+// wait for readability costs no system call.
 std::error_code OpenNonBlocking(asio::ip::tcp::socket& socket, const asio::ip::tcp& protocol);
 
 // accept4(SOCK_NONBLOCK | SOCK_CLOEXEC) on the non-blocking `acceptor`: the new socket in
@@ -78,7 +79,8 @@ std::error_code AcceptNonBlocking(asio::ip::tcp::acceptor& acceptor, asio::ip::t
 
 // Starts a connect of the open, non-blocking `socket` (OpenNonBlocking) to `to` and calls
 // `handler(error_code)` when it has completed: connect(2), a wait for writability, then
-// getsockopt(SO_ERROR) (Asio's async_connect polls once more in between). `socket` must stay
+// getsockopt(SO_ERROR) only when the reactor saw more than writability (ConnectResult; Asio's
+// async_connect polls once more in between). `socket` must stay
 // alive until the handler has run; closing it cancels the wait (operation_aborted).
 template <typename Handler>
 void AsyncConnectNonBlocking(asio::ip::tcp::socket& socket, const asio::ip::tcp::endpoint& to,

@@ -13,6 +13,7 @@
 #include <random>
 
 #include "net/async.h"
+#include "net/readiness.h"
 
 namespace socks5::relay {
 namespace {
@@ -32,10 +33,10 @@ constexpr std::size_t kUnlimited = static_cast<std::size_t>(-1);  // an unlimite
 //
 // Each direction is always in exactly one of: running (Pump), waiting for readability, waiting
 // for writability, posted (its turn ended), or finished. It drains its source until the kernel
-// says EAGAIN before it waits (Asio's epoll reactor re-arms with EPOLL_CTL_MOD on each wait,
-// edge-triggered otherwise, and MOD reports readiness that is already there). Waiting straight
-// after a short read instead saved no measurable CPU, and no system call: the wait it saves
-// on the next message costs one where the EOF follows the data (a read finds it at once).
+// says EAGAIN before it waits, and then waits without a system call (net/readiness.h: the
+// edge-triggered registration stands, the next edge wakes it). A short read does not prove the
+// source drained: a FIN that came with the data is only seen by the next read, and its edge is
+// already spent.
 //
 // Callback safety (net/async.h): the handlers capture `this`; the Relay lives on AsyncRelay's
 // frame, which does not return before both directions have finished, i.e. before every handler
@@ -43,13 +44,14 @@ constexpr std::size_t kUnlimited = static_cast<std::size_t>(-1);  // an unlimite
 class Relay {
  public:
   Relay(asio::ip::tcp::socket& client, asio::ip::tcp::socket& upstream, Counters& counters,
-        Pools& pools, asio::steady_timer& wake, RateLimiter* rate)
+        Pools& pools, asio::steady_timer& wake, RateLimiter* rate, bool upstream_written)
       : client_(client),
         upstream_(upstream),
         pipes_(pools.pipes),
         buffers_(pools.buffers),
         wake_(wake),
         rate_(rate),
+        upstream_written_(upstream_written),
         up_{&client, &upstream, &counters.bytes_up, RateDirection::kUp},
         down_{&upstream, &client, &counters.bytes_down, RateDirection::kDown} {}
   ~Relay() {
@@ -60,10 +62,10 @@ class Relay {
   Relay& operator=(const Relay&) = delete;
 
   void Start() {
-    // Wait first, read when told: a read now would mostly find nothing (EAGAIN, a wasted system
-    // call per direction). Bytes already in a socket (the client's right behind its request, a
-    // server's banner) are not missed: each wait re-arms the descriptor with EPOLL_CTL_MOD,
-    // which reports readiness that is already there.
+    // Wait first, read when told. A socket the reactor has seen no event on since it was drained
+    // (an upstream opened for this session, nothing received yet) waits without a system call;
+    // otherwise the wait completes at once and the first read looks (the client's bytes right
+    // behind its request, a server's banner, or EAGAIN).
     for (Direction* d : {&up_, &down_}) {
       if (!d->from->is_open() || !d->to->is_open()) {
         Finish(*d);
@@ -144,11 +146,13 @@ class Relay {
     bool progressed = false;  // a read or a write moved bytes this turn
     for (;;) {
       while (d.pending > 0) {
+        if (&d == &up_ && !upstream_no_delay_) BeforeUpstreamWrite();
         ssize_t n = Write(d);
         if (n < 0) {
           if (errno == EINTR) continue;
           if (WouldBlock()) {
             if (progressed) Touch();
+            net::MarkDrained(*d.to, asio::socket_base::wait_write);
             return WaitWritable(d);
           }
           return Fail(d);  // e.g. the peer reset: reset the other side too
@@ -183,6 +187,7 @@ class Relay {
         if (WouldBlock()) {
           if (progressed) Touch();
           Release(d);  // idle again: give the pipe or buffer back
+          net::MarkDrained(*d.from, asio::socket_base::wait_read);
           return WaitReadable(d);
         }
         return Fail(d);
@@ -233,6 +238,19 @@ class Relay {
     return n;
   }
 
+  // TCP_NODELAY toward the upstream, set before its second write: Nagle holds a small segment
+  // back only while an earlier one is unacknowledged, so the first write (a short session's only
+  // one) needs no setsockopt. (The client's socket has it from the worker's listener.)
+  void BeforeUpstreamWrite() {
+    if (!upstream_written_) {
+      upstream_written_ = true;
+      return;
+    }
+    std::error_code ignored;
+    upstream_.set_option(asio::ip::tcp::no_delay(true), ignored);
+    upstream_no_delay_ = true;
+  }
+
   ssize_t Write(Direction& d) {
     int fd = d.to->native_handle();
     if (d.pipe.valid()) {
@@ -243,12 +261,12 @@ class Relay {
   }
 
   void WaitReadable(Direction& d) {
-    d.from->async_wait(asio::socket_base::wait_read,
-                       [this, &d](std::error_code ec) { OnReady(d, ec); });
+    net::AsyncWaitReady(*d.from, asio::socket_base::wait_read,
+                        [this, &d](std::error_code ec) { OnReady(d, ec); });
   }
   void WaitWritable(Direction& d) {
-    d.to->async_wait(asio::socket_base::wait_write,
-                     [this, &d](std::error_code ec) { OnReady(d, ec); });
+    net::AsyncWaitReady(*d.to, asio::socket_base::wait_write,
+                        [this, &d](std::error_code ec) { OnReady(d, ec); });
   }
   // Rate-limited: the bucket is empty; ask again when it has refilled by half.
   void WaitTokens(Direction& d) {
@@ -320,6 +338,8 @@ class Relay {
   Clock::time_point last_activity_ = Clock::now();
   int queue_sample_[2] = {-1, -1};  // SIOCOUTQ of client_ and upstream_ at the last sample
   bool closed_ = false;
+  bool upstream_written_;           // a write toward the upstream was made (early data included)
+  bool upstream_no_delay_ = false;  // TCP_NODELAY is set on it
   Direction up_;
   Direction down_;
 };
@@ -345,7 +365,7 @@ asio::awaitable<void> AsyncRelay(asio::ip::tcp::socket& client, asio::ip::tcp::s
                                  Pools& pools, std::chrono::steady_clock::duration idle,
                                  RateLimiter* rate) {
   std::error_code ec;
-  upstream.set_option(asio::ip::tcp::no_delay(true), ec);
+  const bool early = !early_data.empty();
   if (!co_await AsyncForwardEarlyData(upstream, early_data, counters)) co_return;
   // The relay's own reads and writes need non-blocking descriptors. Asio made them so for its
   // asynchronous operations already (the handshake, the connect): skip the ioctl then.
@@ -354,7 +374,7 @@ asio::awaitable<void> AsyncRelay(asio::ip::tcp::socket& client, asio::ip::tcp::s
   }
 
   asio::steady_timer wake(client.get_executor());
-  Relay relay(client, upstream, counters, pools, wake, rate);
+  Relay relay(client, upstream, counters, pools, wake, rate, /*upstream_written=*/early);
   relay.Start();
   // The idle clock wakes after half the timeout without activity to sample the send queues
   // (Relay::SampleSendQueues), and again at the full timeout to compare and decide.

@@ -9,6 +9,7 @@
 #include "dns/resolver.h"
 #include "net/address.h"
 #include "net/async.h"
+#include "net/readiness.h"
 #include "protocol/udp_header.h"
 
 namespace socks5::relay {
@@ -104,7 +105,8 @@ asio::awaitable<void> UdpRelay::WatchIdle() {
 
 asio::awaitable<void> UdpRelay::RunClientSide() {
   for (;;) {
-    auto waited = co_await client_socket_.async_wait(asio::socket_base::wait_read, kUseTuple);
+    auto waited =
+        co_await net::AsyncWaitReady(client_socket_, asio::socket_base::wait_read, kUseTuple);
     if (std::get<0>(waited) || closed_) co_return;
     DrainClient();
   }
@@ -113,7 +115,7 @@ asio::awaitable<void> UdpRelay::RunClientSide() {
 asio::awaitable<void> UdpRelay::RunRemoteSide(std::shared_ptr<UdpRelay> self, bool v4) {
   asio::ip::udp::socket& socket = v4 ? self->outbound_v4_ : self->outbound_v6_;
   for (;;) {
-    auto waited = co_await socket.async_wait(asio::socket_base::wait_read, kUseTuple);
+    auto waited = co_await net::AsyncWaitReady(socket, asio::socket_base::wait_read, kUseTuple);
     if (std::get<0>(waited) || self->closed_) co_return;
     self->DrainRemote(socket);
   }
@@ -122,7 +124,9 @@ asio::awaitable<void> UdpRelay::RunRemoteSide(std::shared_ptr<UdpRelay> self, bo
 // One recvmmsg takes what is waiting (up to kUdpBatchSlots), one sendmmsg per outbound socket
 // sends what it yields, in arrival order: a flow is never reordered, and a lone datagram costs the
 // same two calls as before (no waiting for a batch to fill). A batch shorter than asked means the
-// socket was empty (UDP has no end of stream to find), so no read is spent on EAGAIN.
+// socket was empty (UDP has no end of stream to find), so no read is spent on EAGAIN, and the
+// next wait needs no epoll_ctl (net/readiness.h). A drain that stops at its turn's limit leaves
+// the socket unmarked: the next wait completes at once.
 void UdpRelay::DrainClient() {
   DatagramBatch& batch = DatagramBatch::ForThisThread();
   std::size_t taken = 0;
@@ -136,7 +140,7 @@ void UdpRelay::DrainClient() {
     for (std::size_t i = 0; i < n && !closed_; ++i) HandleFromClient(batch, i);
     FlushUp();  // before the next Receive overwrites the payloads
     taken += n;
-    if (n < kUdpBatchSlots) return;
+    if (n < kUdpBatchSlots) return net::MarkDrained(client_socket_, asio::socket_base::wait_read);
   }
 }
 
@@ -240,7 +244,7 @@ void UdpRelay::DrainRemote(asio::ip::udp::socket& socket) {
                  });
     }
     taken += n;
-    if (n < kUdpBatchSlots) return;
+    if (n < kUdpBatchSlots) return net::MarkDrained(socket, asio::socket_base::wait_read);
   }
 }
 

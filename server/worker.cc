@@ -12,6 +12,7 @@
 #include "net/address.h"
 #include "net/async.h"
 #include "net/log.h"
+#include "net/readiness.h"
 #include "net/socket.h"
 #include "session/session.h"
 
@@ -171,7 +172,10 @@ asio::awaitable<void> Worker::RunAcceptor(asio::ip::tcp::acceptor& acceptor) {
     std::error_code ec = net::AcceptNonBlocking(acceptor, socket, peer);
     if (ec == asio::error::would_block) {
       in_a_row = 0;
-      auto [wait_ec] = co_await acceptor.async_wait(asio::socket_base::wait_read, kUseTuple);
+      // Drained: the wait needs no epoll_ctl (net/readiness.h).
+      net::MarkDrained(acceptor, asio::socket_base::wait_read);
+      auto [wait_ec] =
+          co_await net::AsyncWaitReady(acceptor, asio::socket_base::wait_read, kUseTuple);
       if (!acceptor.is_open() || wait_ec == asio::error::operation_aborted) co_return;
       continue;
     }

@@ -2,6 +2,8 @@
 // the relay runs on a loop thread.
 #include "relay/tcp_relay.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
@@ -99,6 +101,45 @@ TEST_F(TcpRelayTest, EarlyDataGoesFirstAndBytesAreCounted) {
   Finish();
   EXPECT_EQ(counters_.bytes_up, 10u);
   EXPECT_EQ(counters_.bytes_down, 4u);
+}
+
+// TCP_NODELAY on the upstream socket (by descriptor: the relay owns the socket).
+bool NoDelay(int fd) {
+  int on = 0;
+  socklen_t length = sizeof on;
+  EXPECT_EQ(::getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, &length), 0);
+  return on != 0;
+}
+
+TEST_F(TcpRelayTest, UpstreamGetsNoDelayBeforeItsSecondWrite) {
+  // Nagle cannot hold the first write back (nothing is unacknowledged yet): no setsockopt for it.
+  const int fd = upstream_.native_handle();
+  Start();
+  Send(client_app_, "one");
+  EXPECT_EQ(Receive(remote_app_, 3), "one");
+  EXPECT_FALSE(NoDelay(fd));
+  Send(client_app_, "two");
+  EXPECT_EQ(Receive(remote_app_, 3), "two");
+  EXPECT_TRUE(NoDelay(fd));
+  client_app_.shutdown(asio::ip::tcp::socket::shutdown_send);
+  remote_app_.shutdown(asio::ip::tcp::socket::shutdown_send);
+  EXPECT_EQ(ReceiveAll(remote_app_), "");
+  EXPECT_EQ(ReceiveAll(client_app_), "");
+  Finish();
+}
+
+TEST_F(TcpRelayTest, EarlyDataIsTheFirstUpstreamWrite) {
+  const int fd = upstream_.native_handle();
+  Start({'e'});
+  EXPECT_EQ(Receive(remote_app_, 1), "e");
+  Send(client_app_, "x");
+  EXPECT_EQ(Receive(remote_app_, 1), "x");
+  EXPECT_TRUE(NoDelay(fd));
+  client_app_.shutdown(asio::ip::tcp::socket::shutdown_send);
+  remote_app_.shutdown(asio::ip::tcp::socket::shutdown_send);
+  EXPECT_EQ(ReceiveAll(remote_app_), "");
+  EXPECT_EQ(ReceiveAll(client_app_), "");
+  Finish();
 }
 
 TEST_F(TcpRelayTest, HalfCloseKeepsTheOtherDirectionFlowing) {
