@@ -257,14 +257,17 @@ class Resolver::Impl {
     Addresses cached;
     switch (cache_.Lookup(key, absl::Now(), &cached)) {
       case CacheStatus::kFound:
+        Count(metrics::DnsCacheHit::kFound);
         return Post(std::move(handler), {}, std::move(cached));
       case CacheStatus::kNotFound:
+        Count(metrics::DnsCacheHit::kNotFound);
         return Post(std::move(handler), Errc::kNotFound, {});
       case CacheStatus::kMiss:
         break;
     }
     if (budget != nullptr) {
       if (budget->limit != 0 && budget->in_flight >= budget->limit) {
+        Count(Errc::kOverBudget);
         return Post(std::move(handler), Errc::kOverBudget, {});
       }
       // Counted until the handler runs, whatever completes it (kBusy below included).
@@ -278,7 +281,10 @@ class Resolver::Impl {
       it->second->waiters.push_back(std::move(handler));  // share the query in flight
       return;
     }
-    if (AtMaxInFlight()) return Post(std::move(handler), Errc::kBusy, {});
+    if (AtMaxInFlight()) {
+      Count(Errc::kBusy);
+      return Post(std::move(handler), Errc::kBusy, {});
+    }
     StartLookup(std::move(key), std::move(handler));
   }
 
@@ -316,6 +322,7 @@ class Resolver::Impl {
   }
 
   std::size_t queries_in_flight() const { return lookups_.size() + ptr_lookups_.size(); }
+  void set_metrics(metrics::WorkerMetrics* metrics) { metrics_ = metrics; }
   std::size_t channels() const { return channels_.size(); }
 
  private:
@@ -361,6 +368,7 @@ class Resolver::Impl {
     std::vector<Handler> waiters;
     asio::steady_timer deadline;  // options.timeout: the callers' limit, whatever c-ares does
     bool answered = false;        // waiters were completed (answer, error or deadline)
+    Clock::time_point started = Clock::now();  // socks5d_dns_lookup_duration_seconds
   };
 
   // One ares_gethostbyaddr call (a PTR query), owned here until c-ares calls OnHost, which it
@@ -498,6 +506,45 @@ class Resolver::Impl {
     channels_.erase(it);  // its timer's wait, if any, completes with operation_aborted
   }
 
+  // ---- metrics ----
+  void Count(metrics::DnsCacheHit hit) {
+    if (metrics_ != nullptr) metrics_->dns_cache_hits[metrics::Index(hit)].Add();
+  }
+  void Count(std::error_code ec) {
+    if (metrics_ == nullptr) return;
+    metrics::DnsResult result = metrics::DnsResult::kOther;
+    if (!ec) {
+      result = metrics::DnsResult::kOk;
+    } else if (ec.category() == Category()) {
+      switch (static_cast<Errc>(ec.value())) {
+        case Errc::kNotFound:
+          result = metrics::DnsResult::kNotFound;
+          break;
+        case Errc::kTimeout:
+          result = metrics::DnsResult::kTimeout;
+          break;
+        case Errc::kServerFailure:
+          result = metrics::DnsResult::kServerFailure;
+          break;
+        case Errc::kBadName:
+          result = metrics::DnsResult::kBadName;
+          break;
+        case Errc::kCancelled:
+          result = metrics::DnsResult::kCancelled;
+          break;
+        case Errc::kBusy:
+          result = metrics::DnsResult::kBusy;
+          break;
+        case Errc::kOverBudget:
+          result = metrics::DnsResult::kOverBudget;
+          break;
+        default:
+          break;
+      }
+    }
+    metrics_->dns_lookups[metrics::Index(result)].Add();
+  }
+
   void Post(Handler handler, std::error_code ec, Addresses addresses) {
     asio::post(io_, [handler = std::move(handler), ec, addresses = std::move(addresses)]() mutable {
       handler(ec, std::move(addresses));
@@ -533,6 +580,12 @@ class Resolver::Impl {
   void Answer(Lookup& lookup, std::error_code ec, const Addresses& addresses) {
     if (lookup.answered) return;
     lookup.answered = true;
+    Count(ec);
+    if (metrics_ != nullptr) {
+      metrics_->dns_seconds.Observe(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - lookup.started)
+              .count());
+    }
     lookup.deadline.cancel();
     if (auto it = waiting_.find(lookup.name); it != waiting_.end() && it->second == &lookup) {
       waiting_.erase(it);
@@ -694,6 +747,7 @@ class Resolver::Impl {
 
   asio::io_context& io_;
   ResolverOptions options_;
+  metrics::WorkerMetrics* metrics_ = nullptr;      // ---- metrics ---- (SetMetrics)
   std::vector<ares_addr_port_node> server_nodes_;  // the configured servers, linked; empty: system
   std::size_t server_count_ = 1;                   // what TryTimeout divides by
   Cache<Addresses> cache_;
@@ -757,6 +811,8 @@ asio::awaitable<std::pair<std::error_code, std::string>> Resolver::AsyncResolveP
 std::size_t Resolver::queries_in_flight() const { return impl_->queries_in_flight(); }
 
 std::size_t Resolver::channels() const { return impl_->channels(); }
+
+void Resolver::SetMetrics(metrics::WorkerMetrics* metrics) { impl_->set_metrics(metrics); }
 
 asio::awaitable<std::pair<std::error_code, Resolver::Addresses>> Resolver::AsyncResolve(
     std::string name, LookupBudget* budget) {

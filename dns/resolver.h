@@ -27,6 +27,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "asio.hpp"
+#include "metrics/worker_metrics.h"
 
 namespace socks5::dns {
 
@@ -135,6 +136,10 @@ class Resolver {
   // those still finishing their queries): for tests and statistics.
   std::size_t queries_in_flight() const;
   std::size_t channels() const;
+  // ---- metrics ----
+  // Counts A/AAAA lookups (by result, cache hits, their durations) in `metrics`, its worker's
+  // (written on this loop's thread only); null: not counted. PTR lookups are not counted.
+  void SetMetrics(metrics::WorkerMetrics* metrics);
 
  private:
   class Impl;

@@ -192,6 +192,7 @@ std::string RateLimitedWarning::TakeSummary(absl::Time now) {
 bool RateLimitedWarning::Admit(absl::Time now) {
   std::string summary;
   bool log = false;
+  total_.fetch_add(1, std::memory_order_relaxed);
   {
     std::lock_guard<std::mutex> lock(mu_);
     summary = TakeSummaryLocked(now);  // starts a new window when the old one ended
@@ -209,6 +210,11 @@ bool RateLimitedWarning::Admit(absl::Time now) {
 void RateLimitedWarning::Flush(absl::Time now) {
   std::string summary = TakeSummary(now);
   if (!summary.empty()) LogLine(LogLevel::kWarning, summary);
+}
+
+void ForEachRateLimitedWarning(const std::function<void(const RateLimitedWarning&)>& visit) {
+  std::lock_guard<std::mutex> lock(g_sites_mu);
+  for (const RateLimitedWarning* site : Sites()) visit(*site);
 }
 
 void FlushRateLimitedWarnings() {

@@ -6,7 +6,9 @@
 #ifndef SOCKS5_NET_LOG_H_
 #define SOCKS5_NET_LOG_H_
 
+#include <atomic>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <string>
 
@@ -92,6 +94,11 @@ class RateLimitedWarning {
   void Flush(absl::Time now);
   // The summary line Flush would write now, and resets the window; empty when none is due.
   std::string TakeSummary(absl::Time now);
+  // Every event since start (logged or not): socks5d_limits_hit_total (server/metrics_scrape.h).
+  std::int64_t total() const { return total_.load(std::memory_order_relaxed); }
+  const std::string& site() const { return site_; }
+  const std::string& verb() const { return verb_; }
+  const std::string& noun() const { return noun_; }
 
  private:
   std::string TakeSummaryLocked(absl::Time now);
@@ -105,7 +112,11 @@ class RateLimitedWarning {
   absl::Time window_start_ = absl::InfinitePast();
   int logged_ = 0;
   std::int64_t suppressed_ = 0;
+  std::atomic<std::int64_t> total_{0};
 };
+
+// Calls `visit` for every site that has warned at least once (under the sites' lock).
+void ForEachRateLimitedWarning(const std::function<void(const RateLimitedWarning&)>& visit);
 
 // Writes every site's due summary (the server calls this periodically).
 void FlushRateLimitedWarnings();

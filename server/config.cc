@@ -42,6 +42,14 @@ absl::Status ValidateConfig(const Config& config) {
         "--advertise_address must be an address clients can reach, not 0.0.0.0 or ::");
   }
   if (config.users_file.empty() && !config.allow_open_proxy) {
+    // ---- metrics ----
+    if (config.metrics_listen && !net::IsLoopback(config.metrics_listen->address())) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "--metrics_listen: refusing to serve metrics on ",
+          config.metrics_listen->address().to_string(),
+          " without --users_file or --allow_open_proxy (the same rule as --listen: a "
+          "non-loopback address is for a server whose clients are authenticated or trusted)."));
+    }
     for (const auto& endpoint : config.listen) {
       if (!net::IsLoopback(endpoint.address())) {
         return absl::FailedPreconditionError(absl::StrCat(

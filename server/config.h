@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,11 @@ struct Config : session::Settings {
   std::string users_file;     // --users_file; "": no authentication
   std::string rules_file;     // --rules_file; "": no rules (everything allowed)
   bool watch_config = false;  // --watch_config: reload when they change (server/config_watch.h)
+  // ---- metrics ----
+  // --metrics_listen (server/metrics_scrape.h); unset: no metrics endpoint. Loopback unless a
+  // users file or --allow_open_proxy, as --listen.
+  std::optional<asio::ip::tcp::endpoint> metrics_listen;
+  bool metrics_per_user = false;  // --metrics_per_user: bytes and sessions by user name
 };
 
 // Whole-configuration checks: the open-proxy safety rule, ranges and minimums.

@@ -387,11 +387,42 @@ absl::StatusOr<net::LogLevel> LogLevelFromFlags() {
   return net::ParseLogLevel(absl::GetFlag(FLAGS_log_level));
 }
 
+// ---- metrics ---- (at the end of the file)
+absl::Status BuildMetricsFlags(Config& config);
+
 absl::Status BuildConfig(Config& config) {
   if (absl::Status s = BuildProcessFlags(config); !s.ok()) return s;
   if (absl::Status s = BuildNetworkFlags(config); !s.ok()) return s;
   if (absl::Status s = BuildCommandFlags(config); !s.ok()) return s;
+  if (absl::Status s = BuildMetricsFlags(config); !s.ok()) return s;
   return ValidateConfig(config);
+}
+
+}  // namespace socks5::server
+
+// ---- metrics ----
+ABSL_FLAG(std::string, metrics_listen, "",
+          "HOST:PORT to serve Prometheus metrics on (/metrics), with /healthz and /readyz "
+          "(README \"Metrics\"); empty: off. Port 0 picks a free port (logged as `metrics on "
+          "HOST:PORT`). A non-loopback address needs --users_file or --allow_open_proxy.");
+ABSL_FLAG(bool, metrics_per_user, false,
+          "Also export bytes and sessions by authenticated user name (socks5d_user_*; at most "
+          "1000 names, later ones counted as \"(other)\"). Off: no metric has a label with a "
+          "user, client address or target.");
+
+namespace socks5::server {
+
+absl::Status BuildMetricsFlags(Config& config) {
+  if (std::string text = absl::GetFlag(FLAGS_metrics_listen); !text.empty()) {
+    auto endpoint = net::ParseHostPort(text);
+    if (!endpoint.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--metrics_listen: ", endpoint.status().message()));
+    }
+    config.metrics_listen = *endpoint;
+  }
+  config.metrics_per_user = absl::GetFlag(FLAGS_metrics_per_user);
+  return absl::OkStatus();
 }
 
 }  // namespace socks5::server

@@ -72,6 +72,7 @@ Server::Server(Config config)
     : config_(std::move(config)), udp_memory_(config_.udp_memory_budget) {}
 
 Server::~Server() {
+  metrics_.reset();  // its thread reads the workers: it stops before they go
   for (auto& worker : workers_) worker->Stop();
   for (auto& worker : workers_) worker->Join();
   // With every loop stopped and still alive: queued checks post their completions to them.
@@ -94,6 +95,7 @@ absl::Status Server::Start() {
     if (!watcher.ok()) return watcher.status();
     config_watcher_ = *std::move(watcher);
   }
+  if (absl::Status s = StartMetrics(); !s.ok()) return s;  // ---- metrics ----
   // Worker 0 binds the configured endpoints (port 0 becomes a real port); the other workers bind
   // the same ports with SO_REUSEPORT so the kernel spreads connections across them.
   std::vector<asio::ip::tcp::endpoint> endpoints = config_.listen;
@@ -120,11 +122,13 @@ absl::Status Server::Start() {
   for (auto& worker : workers_) {
     worker->SetProcessWide(destinations, &udp_memory_);
     worker->SetPolicies(policies_);
+    worker->SetUserMetrics(metric_users_.get());
   }
   for (auto& worker : workers_) worker->Start();
   for (const auto& endpoint : endpoints) {
     LogInfo("listening on %s (%d workers)", net::EndpointText(endpoint), config_.workers);
   }
+  SetMetricsReady();  // ---- metrics ----
   return absl::OkStatus();
 }
 
@@ -135,16 +139,19 @@ void Server::Reload() {
   if (!loaded.ok()) {
     net::LogError("reload failed: %s (the previous users and rules stay in use)",
                   loaded.status().message());
+    counters_.reload_failures.fetch_add(1, std::memory_order_relaxed);
     return;
   }
   policies_->Replace(std::move(loaded->policy));
   LogInfo("reloaded %s", loaded->Summary());
+  counters_.reloads.fetch_add(1, std::memory_order_relaxed);
 }
 
 asio::awaitable<void> Server::AsyncShutDown() {
   auto [ec, signo] = co_await signals_.async_wait(kUseTuple);
   if (ec) co_return;
   shutting_down_ = true;  // no reload while draining: nothing new starts that would use it
+  if (metrics_) metrics_->SetReady(false);  // /readyz 503 before the drain
   LogInfo("signal %d: no longer accepting; %d sessions draining for up to %s", signo,
           sessions_.active.load(), absl::FormatDuration(config_.shutdown_grace));
   for (auto& worker : workers_) worker->StopAccepting();

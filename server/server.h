@@ -11,6 +11,7 @@
 #include "asio.hpp"
 #include "server/config.h"
 #include "server/config_watch.h"
+#include "server/metrics_scrape.h"
 #include "server/worker.h"
 #include "session/policy.h"
 #include "session/verifier.h"
@@ -42,6 +43,11 @@ class Server {
   // SIGHUP: Reload() (ignored once shutting down); SIGUSR1: logged and ignored. Until
   // other_signals_ is cancelled.
   asio::awaitable<void> AsyncOtherSignals();
+  // ---- metrics ---- (server/metrics_scrape.cc)
+  // --metrics_listen: listens before the workers do (a bad address stops start-up first).
+  absl::Status StartMetrics();
+  // After every listener is open: the scrape sees the workers, /readyz turns 200.
+  void SetMetricsReady();
   // Writes the rate-limited warnings' summaries (net/log.h) about once a second until stopped.
   asio::awaitable<void> AsyncFlushWarnings();
 
@@ -71,6 +77,10 @@ class Server {
   asio::steady_timer flush_timer_{signal_io_};
   bool stop_flushing_ = false;
   std::vector<std::unique_ptr<Worker>> workers_;
+  // ---- metrics ----
+  ProcessCounters counters_;                          // reloads, for the scrape
+  std::unique_ptr<metrics::UserTable> metric_users_;  // --metrics_per_user
+  std::unique_ptr<MetricsEndpoint> metrics_;          // --metrics_listen; stopped first
 };
 
 }  // namespace socks5::server

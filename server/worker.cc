@@ -80,6 +80,7 @@ Worker::Worker(const Config& config, int index, SessionCounter& sessions,
                                                 config.workers);
   context_->admission = admission_;
   context_->handshakes.set_global(&admission_->handshakes);
+  resolver_->SetMetrics(&context_->metrics);  // ---- metrics ----
 }
 
 void Worker::SetProcessWide(std::shared_ptr<const udp::DestinationPolicy> destinations,

@@ -47,6 +47,11 @@ class Worker {
   void SetVerifier(session::Verifier* verifier);
   // Before Start(): the server's users and rules (session/policy.h), replaced on SIGHUP.
   void SetPolicies(std::shared_ptr<const session::PolicyStore> policies);
+  // ---- metrics ----
+  // This worker's counters, for the scrape (read on another thread: relaxed atomics).
+  const metrics::WorkerMetrics& metrics() const { return context_->metrics; }
+  // Before Start(): --metrics_per_user's table (must outlive the worker); null: none.
+  void SetUserMetrics(metrics::UserTable* users) { context_->metric_users = users; }
   void Start();          // starts the thread
   void StopAccepting();  // thread-safe: closes the acceptors
   void Stop();           // thread-safe: stops the loop; sessions are dropped

@@ -9,6 +9,7 @@
 #include "session/happy_eyeballs.h"
 #include "session/replies.h"
 #include "session/rules.h"
+#include "session/session_metrics.h"
 
 namespace socks5::session {
 namespace {
@@ -164,10 +165,13 @@ asio::awaitable<std::optional<Established>> AsyncEstablish(Session& session,
   ConnectLimits limits{.max_in_flight = settings.connect_max_attempts_in_flight,
                        .descriptors = budget,
                        .egress = session.egress(),
-                       .sources = std::move(candidates.sources)};
+                       .sources = std::move(candidates.sources),
+                       .attempts = &session.context().metrics.connect_attempts};
+  const auto connect_start = std::chrono::steady_clock::now();
   ConnectResult connected = co_await AsyncConnectAny(
       std::move(candidates.endpoints), absl::ToChronoNanoseconds(settings.connect_timeout),
       kAttemptDelay, std::move(limits));
+  CountConnect(session.context(), connected, std::chrono::steady_clock::now() - connect_start);
   if (!connected.ok()) {
     net::LogDebug("connect %s failed: %s", session.record().target, connected.error().message());
     co_await AsyncFailAndClose(session, ReplyForError(connected.error()));

@@ -13,6 +13,8 @@
 #include "absl/time/time.h"
 #include "asio.hpp"
 #include "dns/resolver.h"
+#include "metrics/exposition.h"
+#include "metrics/worker_metrics.h"
 #include "net/parse.h"
 #include "net/port_range.h"
 #include "policy/rules.h"
@@ -111,6 +113,12 @@ struct Context {
   // RFC 1929 checks off the loop (session/verifier.h), process-wide, owned by the server; null:
   // checks run inline (tests without a server).
   Verifier* verifier = nullptr;
+  // ---- metrics ----
+  // This worker's counters (metrics/worker_metrics.h): written on this worker's thread only,
+  // read by the --metrics_listen scrape.
+  metrics::WorkerMetrics metrics;
+  // --metrics_per_user's process-wide table (owned by the server); null: not kept.
+  metrics::UserTable* metric_users = nullptr;
 
  private:
   std::optional<net::PortPicker> bind_ports_;

@@ -13,6 +13,7 @@
 #include "net/log.h"
 #include "protocol/sniff.h"
 #include "session/replies.h"
+#include "session/session_metrics.h"
 #include "session/socks4.h"
 #include "session/verifier.h"
 
@@ -51,6 +52,7 @@ AsyncReadMessage(asio::ip::tcp::socket& socket, Input& in, Parse parse) {
 asio::awaitable<void> AsyncNotSocks(Session& session, Input& in) {
   AccessRecord& record = session.record();
   // Until the first bytes decide (or the deadline closes the socket): unknown, by its first byte.
+  record.handshake = metrics::Handshake::kBadVersion;
   record.proto = protocol::SniffedName(protocol::Sniffed::kUnknown);
   record.fields().first_byte = in.front();
   auto sniffed = co_await AsyncReadMessage(session.client(), in, protocol::Sniff);
@@ -126,6 +128,7 @@ asio::awaitable<std::optional<std::uint8_t>> AsyncNegotiate(Session& session, In
   protocol::EncodeMethodSelection(method, out);
   if (!co_await AsyncWriteAll(session.client(), out)) co_return std::nullopt;
   if (method == protocol::kMethodNoAcceptable) {
+    session.record().handshake = metrics::Handshake::kNoAcceptableMethod;
     co_await AsyncCloseGracefully(session.client());
     co_return std::nullopt;
   }
@@ -143,6 +146,7 @@ asio::awaitable<bool> AsyncAuthenticate(Session& session, Input& in) {
     protocol::EncodeAuthStatus(complete, out);
     if (!co_await AsyncWriteAll(session.client(), out)) co_return false;
     if (!complete) {
+      session.record().handshake = metrics::Handshake::kAuthFailure;
       co_await AsyncCloseGracefully(session.client());  // malformed: status 01, as with users
       co_return false;
     }
@@ -198,6 +202,7 @@ asio::awaitable<bool> AsyncAuthenticate(Session& session, Input& in) {
     net::LogInfo("auth failed client=%s user=%s", session.client_endpoint().address().to_string(),
                  session.record().user);
     session.record().user_rejected = true;
+    session.record().handshake = metrics::Handshake::kAuthFailure;
     co_await AsyncCloseGracefully(session.client());
     co_return false;
   }
@@ -224,8 +229,10 @@ asio::awaitable<std::optional<protocol::Request>> AsyncReadRequest(Session& sess
       }
     }
     if (request->reply) {
+      record.handshake = metrics::Handshake::kBadRequest;
       co_await AsyncFailAndClose(session, *request->reply);
     } else {
+      record.handshake = metrics::Handshake::kBadVersion;
       co_await AsyncCloseGracefully(session.client());  // request VER not 5 (C12)
     }
     co_return std::nullopt;
@@ -241,6 +248,12 @@ asio::awaitable<std::optional<protocol::Request>> AsyncHandshake(Session& sessio
   auto done = co_await net::AsyncWithDeadline(
       AsyncHandshakeSteps(session),
       absl::ToChronoNanoseconds(session.settings().handshake_timeout));
+  AccessRecord& record = session.record();
+  if (done && *done) record.handshake = metrics::Handshake::kOk;
+  if (!done && record.handshake == metrics::Handshake::kClosed) {
+    record.handshake = metrics::Handshake::kTimeout;
+  }
+  CountHandshake(session.context(), record);
   if (done) co_return std::move(*done);
   std::error_code ignored;
   session.client().close(ignored);  // the deadline passed

@@ -63,6 +63,7 @@ class Race : public std::enable_shared_from_this<Race> {
       return;
     }
     const std::size_t index = next_++;
+    if (limits_.attempts != nullptr) limits_.attempts->Add();
     const asio::ip::tcp::endpoint& endpoint = candidates_[index];
     auto it = attempts_.emplace(attempts_.end(), executor_);
     auto charge_it = charges_.emplace(charges_.end(), std::move(*charge));

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "asio.hpp"
+#include "metrics/worker_metrics.h"
 #include "net/result.h"
 #include "session/admission.h"
 #include "session/egress.h"
@@ -44,6 +45,8 @@ struct ConnectLimits {
   // that allowed that address, session/rules.h), replacing `egress`; the caller has left out
   // candidates their egress cannot reach.
   std::vector<std::optional<asio::ip::address>> sources = {};
+  // ---- metrics ----: counts each attempt started (socks5d_connect_attempts_total); null: none.
+  metrics::Counter* attempts = nullptr;
 };
 
 // The candidates an egress allows (Egress::Reaches), in their order.

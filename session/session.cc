@@ -8,6 +8,7 @@
 #include "session/handlers.h"
 #include "session/handshake.h"
 #include "session/replies.h"
+#include "session/session_metrics.h"
 
 namespace socks5::session {
 namespace {
@@ -102,6 +103,7 @@ Session::~Session() {
   context_.active_sessions.fetch_sub(1, std::memory_order_relaxed);
   // Released before the line is written: a reader of the log may reconnect.
   if (extras_) extras_->user_slot.reset();
+  CountSessionEnd(context_, record_, user());
   if (net::LogEnabled(net::LogLevel::kInfo)) {
     const absl::Time now = absl::Now();
     net::LogRaw(net::LogLevel::kInfo, context_.settings.access_log_json

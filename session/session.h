@@ -11,6 +11,7 @@
 
 #include "absl/time/time.h"
 #include "asio.hpp"
+#include "metrics/worker_metrics.h"
 #include "policy/rules.h"
 #include "protocol/address.h"
 #include "protocol/log_record.h"
@@ -44,6 +45,9 @@ struct AccessRecord {
   absl::Time start;
   std::string user = "-";  // escaped (the client's bytes)
   bool user_rejected = false;
+  // How the handshake ended (socks5d_handshakes_total); failure sites set theirs, the handshake's
+  // wrapper kOk or kTimeout (session/session_metrics.h).
+  metrics::Handshake handshake = metrics::Handshake::kClosed;
   // --rules_file (session/rules.h): set when a rule decided; `rule` null is the implicit deny.
   bool rule_decided = false;
   std::optional<protocol::Reply> reply;  // the last reply sent (beside the flags: no padding)

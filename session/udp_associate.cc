@@ -12,6 +12,7 @@
 #include "session/handlers.h"
 #include "session/replies.h"
 #include "session/rules.h"
+#include "session/session_metrics.h"
 
 namespace socks5::session {
 namespace {
@@ -54,9 +55,9 @@ relay::RelayOptions RelayOptionsFor(Session& session) {
 // its coroutine is destroyed mid-association (the worker stopping at shutdown).
 class RecordOnExit {
  public:
-  RecordOnExit(AccessRecord& record, const relay::UdpRelay& relay,
+  RecordOnExit(Context& context, AccessRecord& record, const relay::UdpRelay& relay,
                const asio::ip::udp::endpoint& bound)
-      : record_(record), relay_(relay), bound_(bound) {}
+      : context_(context), record_(record), relay_(relay), bound_(bound) {}
   RecordOnExit(const RecordOnExit&) = delete;
   RecordOnExit& operator=(const RecordOnExit&) = delete;
   ~RecordOnExit() {
@@ -67,9 +68,11 @@ class RecordOnExit {
     protocol::LogRecord& fields = record_.fields().association_fields;
     association.AppendLogFields(fields);
     relay_.AppendLogFields(fields);
+    CountAssociation(context_, association);
   }
 
  private:
+  Context& context_;
   AccessRecord& record_;
   const relay::UdpRelay& relay_;
   asio::ip::udp::endpoint bound_;
@@ -149,7 +152,7 @@ asio::awaitable<void> RunUdpAssociate(Session& session, const protocol::Request&
   const protocol::Address relay_address = net::FromAsio(advertised, bound.port());
   if (!co_await AsyncSendReply(session, protocol::Reply::kSucceeded, relay_address)) co_return;
 
-  RecordOnExit record(session.record(), *relay, bound);
+  RecordOnExit record(session.context(), session.record(), *relay, bound);
   co_await relay->AsyncRun(session.client());
   session.client().close(ec);
 }
