@@ -101,6 +101,31 @@ def socks_connect(user, password, port):
     return s
 
 
+def udp_associate_echo(user, password, echo_port):
+    """UDP ASSOCIATE, one datagram to the echo server through the relay; (relay address, reply)."""
+    s = socket.create_connection(("127.0.0.1", socks_port), timeout=5)
+    s.sendall(b"\x05\x01\x02")
+    assert s.recv(2) == b"\x05\x02"
+    u, p = user.encode(), password.encode()
+    s.sendall(bytes([1, len(u)]) + u + bytes([len(p)]) + p)
+    assert s.recv(2) == b"\x01\x00"
+    s.sendall(b"\x05\x03\x00\x01" + socket.inet_aton("127.0.0.1") + b"\x00\x00")
+    reply = s.recv(10)
+    assert reply[:4] == b"\x05\x00\x00\x01", reply
+    relay = (socket.inet_ntoa(reply[4:8]), struct.unpack("!H", reply[8:10])[0])
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+        u.bind(("127.0.0.1", 0))
+        u.settimeout(3)
+        header = b"\x00\x00\x00\x01" + socket.inet_aton("127.0.0.1") + struct.pack("!H", echo_port)
+        u.sendto(header + b"ping", relay)
+        try:
+            data = u.recv(2048)[10:]
+        except socket.timeout:
+            data = None
+    s.close()
+    return relay, data
+
+
 def wait_for(predicate, seconds):
     deadline = time.monotonic() + seconds
     while True:
@@ -117,7 +142,8 @@ def manifests(rules=None):
     if k.returncode != 0:
         sys.exit(f"kubectl kustomize failed: {k.stderr}")
     cmd = [sys.executable, os.path.join(REPO, "integration/kube/variant.py"), "--image", IMAGE,
-           "--socks_port", str(socks_port), "--metrics_port", str(metrics_port)]
+           "--socks_port", str(socks_port), "--metrics_port", str(metrics_port),
+           "--secret_out", secret_yaml]
     if rules is not None:
         cmd += ["--rules", rules]
     v = run(cmd, input=k.stdout)
@@ -168,6 +194,18 @@ metrics_port = free_port()
 target = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
 target_port = target.server_address[1]
 threading.Thread(target=target.serve_forever, daemon=True).start()
+echo = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+echo.bind(("127.0.0.1", 0))
+echo_port = echo.getsockname()[1]
+
+
+def serve_echo():
+    while True:
+        data, peer = echo.recvfrom(2048)
+        echo.sendto(data, peer)
+
+
+threading.Thread(target=serve_echo, daemon=True).start()
 
 secret_users = None
 for doc in yaml.safe_load_all(run(["kubectl", "kustomize", os.path.join(REPO, "deploy/kubernetes")]).stdout):
@@ -179,9 +217,12 @@ print(f"image {IMAGE}; socks 127.0.0.1:{socks_port}, metrics 127.0.0.1:{metrics_
 
 remove_leftovers()
 play_yaml = os.path.join(work, "play.yaml")
+secret_yaml = os.path.join(work, "secret.yaml")
 with open(play_yaml, "w") as f:
     f.write(manifests())
 try:
+    r = podman("secret", "create", "socks5d-users", secret_yaml)
+    check(r.returncode == 0, "podman secret create socks5d-users (the Secret)", r.stderr.strip())
     t0 = time.monotonic()
     r = podman("kube", "play", play_yaml)
     check(r.returncode == 0, "podman kube play", r.stderr.strip()[-600:])
@@ -209,6 +250,13 @@ try:
     rc, body = curl_socks(None, None, target_port)
     check(rc != 0 and not body, "no credentials refused", f"curl {rc} {body!r}")
 
+    # UDP ASSOCIATE: the reply carries --advertise_address (HOST_IP; 127.0.0.1 here) and a port of
+    # --udp_port_range from the flagfile, bound in the pod's (the host's) network.
+    relay, data = udp_associate_echo(user, password, echo_port)
+    check(relay[0] == "127.0.0.1" and 10900 <= relay[1] <= 10999 and data == b"ping",
+          f"UDP ASSOCIATE: relay {relay[0]}:{relay[1]} (advertised, --udp_port_range), echo through it",
+          repr(data))
+
     # The ConfigMap changed in place, as the kubelet does it: the new file renamed into the mounted
     # directory while the pod runs. --watch_config must pick it up with no restart.
     mount = podman("volume", "inspect", "--format", "{{.Mountpoint}}", "socks5d-config").stdout.strip()
@@ -221,7 +269,8 @@ try:
     check(denied, f"rules changed to deny in the mounted ConfigMap: CONNECT refused after "
           f"{time.monotonic() - t0:.1f}s, same container", logs()[-1500:])
     restarts = podman("inspect", "--format", "{{.RestartCount}}", CONTAINER).stdout.strip()
-    check(restarts == "0", "no restart for the reload", restarts)
+    check(restarts == "0" and ready() and "reload" in logs().lower(),
+          "no restart for the reload (still ready, reload logged)", restarts)
 
     # Replay with the ConfigMap's original rules: kube play --replace writes them into the volume.
     r = podman("kube", "play", "--replace", play_yaml)

@@ -48,13 +48,15 @@ fi
 # The image, as docker/test.sh would build it (docker/engine.sh: podman flags, base image).
 source "$repo/docker/engine.sh"
 choose_engine >/dev/null || exit 1
-if [[ ${engine[0]} != podman ]]; then
+if [[ ${engine[0]} != podman ]]; then  # kube play is podman's: its flags from engine.sh
   engine=(podman)
   build_flags=(--isolation=chroot --pull=never --format=docker)
+  run_flags=(--runtime /usr/sbin/runc --ulimit nofile=1024:1024 --ulimit nproc=1024:1024)
 fi
 has_flags() {
-  podman run --rm --runtime /usr/sbin/runc --ulimit nofile=1024:1024 --entrypoint /usr/local/bin/socks5d \
-    "$image" --helpfull 2>/dev/null | grep -c -e '-watch_config' -e '-metrics_listen' | grep -qx 2
+  local help
+  help=$(podman run --rm "${run_flags[@]}" --entrypoint /usr/local/bin/socks5d "$image" --helpfull 2>/dev/null)
+  grep -q -e '--watch_config' <<<"$help" && grep -q -e '--metrics_listen' <<<"$help"
 }
 if podman image inspect "$image" >/dev/null 2>&1 && has_flags; then
   echo "image $image present (revision $(podman image inspect --format '{{index .Labels "org.opencontainers.image.revision"}}' "$image"))"

@@ -10,6 +10,10 @@ forced by podman or by the test machine's network rules (README "Kubernetes" lis
   - --listen / --metrics_listen / --advertise_address get 127.0.0.1 and the test's ports (podman has
     no status.podIP / status.hostIP for the downward API, and the test may only use loopback);
   - the rules' first line (deny loopback) is dropped: the test's target is on 127.0.0.1;
+  - the Secret is written to its own file (--secret_out) for `podman secret create`, its
+    stringData as plain text under `data` (podman 4.3's kube play mounts no file for a
+    stringData key and writes a `data` value into the file still base64-encoded);
+  - the Secret volume's mode is 0444, not 0440 (podman applies no fsGroup: root-owned files);
   - the image is the one under test; the probes become exec probes with the image's bash (podman
     runs an httpGet probe as `curl` inside the container, which the image does not have).
 Everything else (flagfile, Secret and ConfigMap volumes and their paths, the security context,
@@ -27,7 +31,7 @@ def main():
     ap.add_argument("--socks_port", type=int, required=True)
     ap.add_argument("--metrics_port", type=int, required=True)
     ap.add_argument("--rules", help="replace the ConfigMap's rules with this text")
-    ap.add_argument("--users", help="replace the Secret's users with this text")
+    ap.add_argument("--secret_out", required=True, help="where to write the Secret")
     args = ap.parse_args()
 
     docs = [d for d in yaml.safe_load_all(sys.stdin) if d]
@@ -42,11 +46,21 @@ def main():
             else:
                 lines = doc["data"]["rules"].splitlines(keepends=True)
                 doc["data"]["rules"] = "".join(l for l in lines if not l.startswith("deny  to=127."))
-        if kind == "Secret" and args.users is not None:
-            doc["stringData"] = {"users": args.users}
+        if kind == "Secret":
+            # podman 4.3's kube play mounts no file for a stringData key, and writes a `data` value
+            # into the file still base64-encoded. So the Secret goes to its own file, with the
+            # plain text under `data`, for `podman secret create` (which stores it unchecked).
+            doc["data"] = doc.pop("stringData", {})
+            with open(args.secret_out, "w") as f:
+                yaml.safe_dump(doc, f, sort_keys=False)
+            continue
         if kind == "Deployment":
             template = doc["spec"]["template"]
             spec = template["spec"]
+            for v in spec.get("volumes", []):
+                if "secret" in v:
+                    # podman writes the files root-owned with defaultMode and applies no fsGroup.
+                    v["secret"]["defaultMode"] = 0o444
             for c in spec["containers"]:
                 c["image"] = args.image
                 c["imagePullPolicy"] = "Never"
