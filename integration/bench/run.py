@@ -369,6 +369,15 @@ class Rules100(Socks5d):
         return b"rules_file" in subprocess.run([binary, "--helpfull"], capture_output=True).stdout
 
 
+class Metrics(Socks5d):
+    """The socks5d under test with --metrics_listen on (issue 14: CPU per session and per GiB
+    within noise of the socks5d column). Not in the default set: `--only socks5d,metrics`."""
+    name = "metrics"
+
+    def extra_args(self):
+        return ["--metrics_listen=127.0.0.1:0"]
+
+
 class Dante(Proxy):
     name = "dante"
 
@@ -745,7 +754,7 @@ def main():
                         help="comma-separated subset of direct,socks5d,dante,microsocks "
                              "(and baseline, with SOCKS5D_BASELINE_BIN; rules100, socks5d with a "
                              "100-rule file, is added to the default set when the binary has "
-                             "--rules_file)")
+                             "--rules_file; metrics, socks5d with --metrics_listen)")
     parser.add_argument("--no-syscalls", action="store_true",
                         help="skip the system-call counts (strace; they run in the first round)")
     parser.add_argument("--syscalls-only", action="store_true",
@@ -798,6 +807,7 @@ def main():
         factories = {"direct": lambda: Direct(workdir), "socks5d": lambda: Socks5d(workdir, binary),
                      "baseline": lambda: Baseline(workdir, baseline),
                      "rules100": lambda: Rules100(workdir, binary),
+                     "metrics": lambda: Metrics(workdir, binary),
                      "dante": lambda: Dante(workdir), "microsocks": lambda: Microsocks(workdir)}
         if baseline:
             print(f"baseline: {baseline}")

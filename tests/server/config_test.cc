@@ -67,5 +67,21 @@ TEST(ValidateConfigTest, RejectsBadDurationsAndAdvertise) {
   EXPECT_FALSE(ValidateConfig(config).ok());
 }
 
+// ---- metrics ----
+TEST(ValidateConfigTest, MetricsListenFollowsTheListenRule) {
+  Config config = LoopbackConfig();
+  config.metrics_listen = *ParseHostPort("[::1]:0");
+  EXPECT_TRUE(ValidateConfig(config).ok());
+  config.metrics_listen = *ParseHostPort("0.0.0.0:9180");
+  absl::Status status = ValidateConfig(config);
+  ASSERT_FALSE(status.ok());
+  EXPECT_THAT(std::string(status.message()), HasSubstr("--metrics_listen"));
+  config.allow_open_proxy = true;
+  EXPECT_TRUE(ValidateConfig(config).ok());
+  config.allow_open_proxy = false;
+  config.users_file = "users";
+  EXPECT_TRUE(ValidateConfig(config).ok());
+}
+
 }  // namespace
 }  // namespace socks5::server
