@@ -25,8 +25,8 @@ import yaml
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 IMAGE = os.environ["SOCKS5D_KUBE_IMAGE"]
 PODMAN = shlex.split(os.environ.get("SOCKS5D_KUBE_PODMAN", "podman"))
-POD = "socks5d"
-CONTAINER = "socks5d-socks5d"  # podman names a pod's container POD-CONTAINER
+POD = "socks5d-pod-0"  # podman 4.3 runs a Deployment's replica N as pod DEPLOYMENT-pod-N
+CONTAINER = "socks5d-pod-0-socks5d"  # and names its containers POD-CONTAINER
 BODY = b"hello through the pod\n"
 
 passed = 0

@@ -3,9 +3,7 @@
 
 Reads the kustomize output on stdin, writes the podman variant on stdout. The differences, each
 forced by podman or by the test machine's network rules (README "Kubernetes" lists them too):
-  - the Deployment becomes one Pod with the same pod spec (podman 4.3 crashes mounting a Secret
-    volume from a Deployment: nil secrets manager in VolumeFromSecret; one replica is what one
-    host can run anyway: hostNetwork and the anti-affinity);
+  - the Deployment runs 1 replica, not 3 (one host: hostNetwork and the anti-affinity);
   - the Service and the PodDisruptionBudget are dropped (podman has no Services or evictions);
   - --listen / --metrics_listen / --advertise_address get 127.0.0.1 and the test's ports (podman has
     no status.podIP / status.hostIP for the downward API, and the test may only use loopback);
@@ -83,12 +81,9 @@ def main():
                         f"printf 'GET {path} HTTP/1.0\\r\\n\\r\\n' >&3 && "
                         "head -n1 <&3 | grep -q ' 200 '"]}
             template["metadata"]["annotations"]["prometheus.io/port"] = str(args.metrics_port)
-            pod = {"apiVersion": "v1", "kind": "Pod",
-                   "metadata": {"name": doc["metadata"]["name"],
-                                "labels": template["metadata"]["labels"],
-                                "annotations": template["metadata"]["annotations"]},
-                   "spec": spec}
-            doc = pod
+            # One host: one replica (hostNetwork; podman runs each replica as a pod, and ignores
+            # the anti-affinity that keeps them on separate nodes).
+            doc["spec"]["replicas"] = 1
         out.append(doc)
     yaml.safe_dump_all(out, sys.stdout, sort_keys=False)
 
