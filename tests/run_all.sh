@@ -2,20 +2,21 @@
 # Checks formatting (clang-format) and lint (clang-tidy), builds socks5d and runs every test
 # suite: unit tests (GoogleTest), the integration suite
 # (pytest, real binary, real clients), the same two under AddressSanitizer+UBSan, the client
-# conformance matrix across network namespaces, the Docker image test, a benchmark smoke run, and
-# the Debian package (cpack, lintian, man --warnings, installed in a clean container), and HAProxy in
-# front of three instances in a topology of network namespaces.
+# conformance matrix across network namespaces, the Docker image test, a benchmark smoke run,
+# the Debian package (cpack, lintian, man --warnings, installed in a clean container), HAProxy in
+# front of three instances in a topology of network namespaces, and the Kubernetes manifests
+# (kustomize, schema check, podman kube play: CONNECT, credentials, reloads).
 # Expects the packages of `.ci/install-deps --test`. Exit status 0 only when every step passed.
 #
 #   tests/run_all.sh            everything
 #   STEPS="unit integration" tests/run_all.sh   a subset (format purity unit tidy integration asan
 #                                               tsan fuzz matrix docker soak bench package
-#                                               topology)
+#                                               topology kube)
 #   FUZZ_RUNS=N (fuzz: executions per target), SOAK_SECONDS=N (soak: duration)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
-steps=${STEPS:-"format purity unit tidy integration asan tsan fuzz matrix docker soak bench package topology"}
+steps=${STEPS:-"format purity unit tidy integration asan tsan fuzz matrix docker soak bench package topology kube"}
 py=/usr/bin/python3  # Debian's Python: the test packages come from Debian, not PyPI
 jobs=$(nproc)
 passed=()
@@ -161,6 +162,8 @@ package() {
   [[ -x build-release/socks5d ]] || build build-release -DCMAKE_BUILD_TYPE=RelWithDebInfo || return 1
   bash packaging/test.sh
 }
+# The manifests in deploy/kubernetes under podman kube play, with the image the docker step built.
+kube() { bash integration/kube/test.sh; }
 bench() {
   build-release/tests/bench/protocol_bench --benchmark_min_time=0.01 &&
     build-release/tests/bench/udp_bench --benchmark_min_time=0.01 &&
@@ -184,6 +187,7 @@ for step in $steps; do
     bench) run_step bench bench ;;
     package) run_step package package ;;
     topology) run_step topology topology ;;
+    kube) run_step kube kube ;;
     *) echo "unknown step $step"; failed+=("$step") ;;
   esac
 done
