@@ -230,6 +230,7 @@ def test_connect_is_spread_and_each_instance_logs_the_real_client(world):
         return now if sum(len(v) - before[n] for n, v in now.items()) >= 6 else None
     now = wait_until(all_logged, "six CONNECT access lines")
     new = {n: v[before[n]:] for n, v in now.items()}
+    print("CONNECTs per instance:", {n: len(v) for n, v in new.items()})
     # Round robin over three healthy instances: each got some of the six.
     assert all(len(v) >= 1 for v in new.values()), new
     for lines in new.values():
@@ -262,6 +263,7 @@ def test_udp_associate_dns_through_the_picked_instance(world):
 
         reply, source, (frag, host, port, payload) = lan.call("client", exchange)
         instance = instance_at(world, reply.address[0])
+        print(f"UDP ASSOCIATE via {instance.name}: relay {reply.address[0]}:{reply.address[1]}")
         low, high = UDP_RANGES[instance.name]
         assert low <= reply.address[1] <= high, (instance.name, reply)
         assert source[:2] == reply.address
@@ -315,6 +317,7 @@ def test_ftp_active_mode_bind_through_the_picked_instance(world):
         assert low <= port <= high, (instance.name, port)
         assert (total, digest) == (len(data), hashlib.sha256(data).hexdigest())
         hosts.add(host)
+        print(f"BIND via {instance.name}: {host}:{port}, {total} bytes, sha256 ok")
     assert len(hosts) >= 2, f"all BINDs went to {hosts}"
 
 
@@ -344,3 +347,5 @@ def test_killed_instance_takes_only_its_own_sessions(world):
     long_lived.close()
     for instance in survivors:
         assert instance.server.running(), instance.server.stderr
+    print(f"killed {victim.name}; long session via {relaying.name} still echoing; CONNECTs after:",
+          {i.name: len(i.access("CONNECT")) - before[i.name] for i in survivors})
