@@ -1,6 +1,7 @@
 """Running Python code inside a network namespace (one made with `ip netns add`).
 
-call_in(ns, fn, ...) runs fn on a new thread that has entered /run/netns/NS with setns(2) and
+ip(*args, ns=NS) runs iproute2's `ip [-n NS] ARGS` and raises RuntimeError with its message when
+it fails. call_in(ns, fn, ...) runs fn on a new thread that has entered /run/netns/NS with setns(2) and
 returns its result (or raises its exception on the caller's thread). Sockets fn creates stay in
 that namespace wherever they are used later. Used by the egress tests and the client matrix's
 topology.
@@ -8,6 +9,7 @@ topology.
 
 import ctypes
 import os
+import subprocess
 import threading
 
 CLONE_NEWNET = 0x40000000
@@ -35,3 +37,11 @@ def call_in(ns, fn, *args, **kwargs):
     if "error" in box:
         raise box["error"]
     return box["value"]
+
+
+def ip(*args, ns=None):
+    argv = ["ip", *(["-n", ns] if ns else []), *args]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=20)
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)}: {result.stderr.strip()}")
+    return result.stdout

@@ -19,7 +19,7 @@ import subprocess
 
 import pytest
 
-from netns import call_in
+from netns import call_in, ip
 import socks5lib
 from socks5lib import (CMD_BIND, CMD_CONNECT, CMD_UDP_ASSOCIATE, REP_HOST_UNREACHABLE,
                        REP_SUCCEEDED, DnsResponder, deadline, encode_address, request)
@@ -29,14 +29,6 @@ TARGET4, TARGET6 = "198.51.100.2", "2001:db8:2::2"
 PRIMARY4, PRIMARY6 = "198.51.100.1", "2001:db8:2::1"
 EGRESS4, EGRESS4_B, EGRESS6 = "198.51.100.11", "198.51.100.12", "2001:db8:2::11"
 LISTEN_PORT = 1080  # the proxy's, outside the ephemeral range the port test sets
-
-
-def _ip(*args, ns=None):
-    argv = ["ip", *(["-n", ns] if ns else []), *args]
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=20)
-    if result.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)}: {result.stderr.strip()}")
-    return result.stdout
 
 
 class Namespaces:
@@ -51,22 +43,22 @@ class Namespaces:
         if shutil.which("ip") is None:
             raise RuntimeError("iproute2 (ip) is not installed")
         for name in (self.proxy, self.target):
-            _ip("netns", "add", name)
+            ip("netns", "add", name)
             self.created.append(name)
         # Created directly inside the namespaces: the short names never meet in the root one.
-        _ip("link", "add", "out0", "netns", self.proxy, "type", "veth", "peer", "name", "eth0",
+        ip("link", "add", "out0", "netns", self.proxy, "type", "veth", "peer", "name", "eth0",
             "netns", self.target)
         for address in (f"{PRIMARY4}/24", f"{EGRESS4}/24", f"{EGRESS4_B}/24"):
-            _ip("addr", "add", address, "dev", "out0", ns=self.proxy)
-        _ip("-6", "addr", "add", f"{PRIMARY6}/64", "dev", "out0", "nodad", ns=self.proxy)
+            ip("addr", "add", address, "dev", "out0", ns=self.proxy)
+        ip("-6", "addr", "add", f"{PRIMARY6}/64", "dev", "out0", "nodad", ns=self.proxy)
         # Deprecated (preferred_lft 0): bindable, but never the kernel's own choice of source.
-        _ip("-6", "addr", "add", f"{EGRESS6}/64", "dev", "out0", "nodad", "preferred_lft", "0",
+        ip("-6", "addr", "add", f"{EGRESS6}/64", "dev", "out0", "nodad", "preferred_lft", "0",
             ns=self.proxy)
-        _ip("addr", "add", f"{TARGET4}/24", "dev", "eth0", ns=self.target)
-        _ip("-6", "addr", "add", f"{TARGET6}/64", "dev", "eth0", "nodad", ns=self.target)
+        ip("addr", "add", f"{TARGET4}/24", "dev", "eth0", ns=self.target)
+        ip("-6", "addr", "add", f"{TARGET6}/64", "dev", "eth0", "nodad", ns=self.target)
         for ns, dev in ((self.proxy, "out0"), (self.target, "eth0")):
-            _ip("link", "set", dev, "up", ns=ns)
-            _ip("link", "set", "lo", "up", ns=ns)
+            ip("link", "set", dev, "up", ns=ns)
+            ip("link", "set", "lo", "up", ns=ns)
         return self
 
     def teardown(self):

@@ -24,7 +24,7 @@ import shutil
 import signal
 import subprocess
 
-from netns import call_in
+from netns import call_in, ip
 
 
 @dataclasses.dataclass
@@ -52,14 +52,6 @@ LOOPBACK_ADDRESSES = Addresses(
     server4="127.0.0.2", server6="::1")
 
 
-def _ip(*args, ns=None):
-    argv = ["ip", *(["-n", ns] if ns else []), *args]
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=20)
-    if result.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)}: {result.stderr.strip()}")
-    return result.stdout
-
-
 class Topology:
     ROLES = ("client", "proxy", "server")
 
@@ -84,7 +76,7 @@ class Topology:
         try:
             for role in self.ROLES:
                 name = f"{prefix}-{role}"
-                _ip("netns", "add", name)
+                ip("netns", "add", name)
                 self._created.append(name)
                 self.ns[role] = name
             self._wire()
@@ -101,26 +93,26 @@ class Topology:
         c, p, s = self.ns["client"], self.ns["proxy"], self.ns["server"]
         a = NETNS_ADDRESSES
         # Created directly inside the namespaces, so the short names never meet in the root one.
-        _ip("link", "add", "eth0", "netns", c, "type", "veth", "peer", "name", "cli0", "netns", p)
-        _ip("link", "add", "eth0", "netns", s, "type", "veth", "peer", "name", "srv0", "netns", p)
+        ip("link", "add", "eth0", "netns", c, "type", "veth", "peer", "name", "cli0", "netns", p)
+        ip("link", "add", "eth0", "netns", s, "type", "veth", "peer", "name", "srv0", "netns", p)
         self.sysctl("proxy", "net.ipv4.ip_forward=0", "net.ipv6.conf.all.forwarding=0",
                     "net.ipv6.conf.default.forwarding=0")
         for ns, dev, v4, v6 in ((c, "eth0", a.client4, a.client6),
                                 (p, "cli0", a.proxy4, a.proxy6),
                                 (p, "srv0", a.proxy_out4, a.proxy_out6),
                                 (s, "eth0", a.server4, a.server6)):
-            _ip("addr", "add", f"{v4}/24", "dev", dev, ns=ns)
+            ip("addr", "add", f"{v4}/24", "dev", dev, ns=ns)
             # nodad: the address is usable at once instead of after duplicate detection.
-            _ip("-6", "addr", "add", f"{v6}/64", "dev", dev, "nodad", ns=ns)
-            _ip("link", "set", dev, "up", ns=ns)
+            ip("-6", "addr", "add", f"{v6}/64", "dev", dev, "nodad", ns=ns)
+            ip("link", "set", dev, "up", ns=ns)
         for ns in (c, p, s):
-            _ip("link", "set", "lo", "up", ns=ns)
+            ip("link", "set", "lo", "up", ns=ns)
         # Default routes toward the proxy host: without forwarding on it they lead nowhere
         # except the proxy host's own addresses (which is what BIND and UDP replies need).
-        _ip("route", "add", "default", "via", a.proxy4, ns=c)
-        _ip("-6", "route", "add", "default", "via", a.proxy6, ns=c)
-        _ip("route", "add", "default", "via", a.proxy_out4, ns=s)
-        _ip("-6", "route", "add", "default", "via", a.proxy_out6, ns=s)
+        ip("route", "add", "default", "via", a.proxy4, ns=c)
+        ip("-6", "route", "add", "default", "via", a.proxy6, ns=c)
+        ip("route", "add", "default", "via", a.proxy_out4, ns=s)
+        ip("-6", "route", "add", "default", "via", a.proxy_out6, ns=s)
         forwarding = self.run("proxy", ["sysctl", "-n", "net.ipv4.ip_forward",
                                         "net.ipv6.conf.all.forwarding"]).stdout.split()
         if forwarding != ["0", "0"]:

@@ -13,15 +13,7 @@ documentation range, used only inside these namespaces: nothing here is routed a
 import os
 import subprocess
 
-from netns import call_in
-
-
-def _ip(*args, ns=None):
-    argv = ["ip", *(["-n", ns] if ns else []), *args]
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=20)
-    if result.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)}: {result.stderr.strip()}")
-    return result.stdout
+from netns import call_in, ip
 
 
 class Lan:
@@ -34,28 +26,28 @@ class Lan:
     def setup(self):
         try:
             switch = self._add(f"{self.prefix}-sw")
-            _ip("link", "add", "br0", "type", "bridge", ns=switch)
-            _ip("link", "set", "br0", "up", ns=switch)
-            _ip("link", "set", "lo", "up", ns=switch)
+            ip("link", "add", "br0", "type", "bridge", ns=switch)
+            ip("link", "set", "br0", "up", ns=switch)
+            ip("link", "set", "lo", "up", ns=switch)
             for index, (role, address) in enumerate(self.hosts.items()):
                 ns = self._add(f"{self.prefix}-{role}")
                 self.ns[role] = ns
                 port = f"p{index}"
                 # Made directly inside the namespaces: the short names never meet in the root one.
-                _ip("link", "add", "eth0", "netns", ns, "type", "veth", "peer", "name", port,
+                ip("link", "add", "eth0", "netns", ns, "type", "veth", "peer", "name", port,
                     "netns", switch)
-                _ip("link", "set", port, "master", "br0", ns=switch)
-                _ip("link", "set", port, "up", ns=switch)
-                _ip("addr", "add", f"{address}/24", "dev", "eth0", ns=ns)
-                _ip("link", "set", "eth0", "up", ns=ns)
-                _ip("link", "set", "lo", "up", ns=ns)
+                ip("link", "set", port, "master", "br0", ns=switch)
+                ip("link", "set", port, "up", ns=switch)
+                ip("addr", "add", f"{address}/24", "dev", "eth0", ns=ns)
+                ip("link", "set", "eth0", "up", ns=ns)
+                ip("link", "set", "lo", "up", ns=ns)
         except BaseException:
             self.teardown()
             raise
         return self
 
     def _add(self, name):
-        _ip("netns", "add", name)
+        ip("netns", "add", name)
         self._created.append(name)
         return name
 
