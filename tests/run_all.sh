@@ -90,6 +90,7 @@ unit() {
 integration() {
   SOCKS5D_BIN=$root/build-release/socks5d $py -m pytest integration -q \
     --ignore=integration/matrix --ignore=integration/bench --ignore=integration/topology \
+    --ignore=integration/kube \
     -p no:cacheprovider
 }
 
@@ -99,6 +100,7 @@ asan() {
   ctest --test-dir build-asan --output-on-failure -j "$jobs" || return 1
   SOCKS5D_BIN=$root/build-asan/socks5d SOCKS5D_SANITIZED=1 $py -m pytest integration -q \
     --ignore=integration/matrix --ignore=integration/bench --ignore=integration/topology \
+    --ignore=integration/kube \
     -p no:cacheprovider
 }
 
