@@ -3,6 +3,7 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -101,25 +102,34 @@ void ConfigWatcher::Stop() {
   timer_.cancel();
 }
 
-asio::awaitable<void> ConfigWatcher::AsyncReadEvents() {
+bool ConfigWatcher::ReadEvents() {
   // Big enough for many events at once (each is 16 bytes plus its name, up to NAME_MAX + 1).
   alignas(inotify_event) std::array<char, 16 * 1024> buffer;
+  bool changed = false;
+  for (;;) {
+    ssize_t n = ::read(inotify_.native_handle(), buffer.data(), buffer.size());
+    if (n <= 0) return changed;  // EAGAIN: read everything there was
+    const auto size = static_cast<std::size_t>(n);
+    for (std::size_t at = 0; at + sizeof(inotify_event) <= size;) {
+      inotify_event event;
+      std::memcpy(&event, buffer.data() + at, sizeof(event));
+      const char* name_at = buffer.data() + at + sizeof(event);
+      const std::size_t name_room = std::min<std::size_t>(event.len, size - at - sizeof(event));
+      // The kernel pads the name with NULs to event.len.
+      std::string name(name_at, strnlen(name_at, name_room));
+      if ((event.mask & IN_Q_OVERFLOW) != 0 || Concerns(event.wd, name)) changed = true;
+      if ((event.mask & IN_IGNORED) != 0) names_.erase(event.wd);  // the directory is gone
+      at += sizeof(event) + event.len;
+    }
+  }
+}
+
+asio::awaitable<void> ConfigWatcher::AsyncReadEvents() {
   while (!stopped_) {
     auto [ec] =
         co_await inotify_.async_wait(asio::posix::descriptor_base::wait_read, net::kUseTuple);
     if (ec || stopped_) co_return;
-    bool changed = false;
-    for (;;) {
-      ssize_t n = ::read(inotify_.native_handle(), buffer.data(), buffer.size());
-      if (n <= 0) break;  // EAGAIN: read everything there was
-      for (ssize_t at = 0; at < n;) {
-        const auto* event = reinterpret_cast<const inotify_event*>(buffer.data() + at);
-        std::string name = event->len > 0 ? std::string(event->name) : std::string();
-        if ((event->mask & IN_Q_OVERFLOW) != 0 || Concerns(event->wd, name)) changed = true;
-        if ((event->mask & IN_IGNORED) != 0) names_.erase(event->wd);  // the directory is gone
-        at += static_cast<ssize_t>(sizeof(inotify_event) + event->len);
-      }
-    }
+    const bool changed = ReadEvents();
     if (changed && !armed_) {
       armed_ = true;
       asio::co_spawn(inotify_.get_executor(), AsyncDebounce(), asio::detached);

@@ -48,6 +48,9 @@ class ConfigWatcher {
   // (Re)adds a watch for every directory the files live in (a replaced directory gets a new
   // watch descriptor); false with the error when one cannot be watched.
   absl::Status AddWatches();
+  // Reads every queued event (not a coroutine: the buffer is on the thread's stack, aligned for
+  // inotify_event); true when one concerns a watched file.
+  bool ReadEvents();
   asio::awaitable<void> AsyncReadEvents();
   asio::awaitable<void> AsyncDebounce();
   // True when an event on `name` in the directory watched as `wd` concerns a watched file.
