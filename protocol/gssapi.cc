@@ -71,7 +71,8 @@ bool ProtectionSet::Contains(Protection p) const {
 std::optional<ProtectionSet> ParseProtectionSet(std::string_view text) {
   ProtectionSet set{.none = false, .integrity = false, .confidentiality = false};
   bool any = false;
-  for (std::string_view item : absl::StrSplit(text, ',')) {
+  // Debian's Abseil has its own string_view (not std's).
+  for (absl::string_view item : absl::StrSplit(absl::string_view(text.data(), text.size()), ',')) {
     item = absl::StripAsciiWhitespace(item);
     bool* slot = nullptr;
     if (item == "none") slot = &set.none;

@@ -25,8 +25,8 @@
 namespace socks5::protocol::gssapi {
 
 inline constexpr std::uint8_t kVersion = 0x01;
-inline constexpr std::size_t kHeaderSize = 4;          // ver, mtyp, len
-inline constexpr std::size_t kMaxTokenSize = 0xffff;   // what len can say
+inline constexpr std::size_t kHeaderSize = 4;         // ver, mtyp, len
+inline constexpr std::size_t kMaxTokenSize = 0xffff;  // what len can say
 inline constexpr std::size_t kAbortSize = 2;
 
 enum class MessageType : std::uint8_t {
