@@ -70,7 +70,6 @@ bool ProtectionSet::Contains(Protection p) const {
 
 std::optional<ProtectionSet> ParseProtectionSet(std::string_view text) {
   ProtectionSet set{.none = false, .integrity = false, .confidentiality = false};
-  bool any = false;
   // Debian's Abseil has its own string_view (not std's).
   for (absl::string_view item : absl::StrSplit(absl::string_view(text.data(), text.size()), ',')) {
     item = absl::StripAsciiWhitespace(item);
@@ -80,34 +79,14 @@ std::optional<ProtectionSet> ParseProtectionSet(std::string_view text) {
     if (item == "confidentiality") slot = &set.confidentiality;
     if (slot == nullptr || *slot) return std::nullopt;  // unknown (or empty), or repeated
     *slot = true;
-    any = true;
   }
-  if (!any) return std::nullopt;
-  return set;
-}
-
-std::string_view ProtectionName(Protection p) {
-  switch (p) {
-    case Protection::kNone:
-      return "none";
-    case Protection::kIntegrity:
-      return "integrity";
-    case Protection::kConfidentiality:
-      return "confidentiality";
-    case Protection::kSelective:
-      return "selective";
-  }
-  return "?";
+  return set;  // at least one item: "" splits into one empty item, refused above
 }
 
 std::optional<Protection> ChooseProtection(std::uint8_t requested, const ProtectionSet& accepted) {
   if (requested > static_cast<std::uint8_t>(Protection::kSelective)) return std::nullopt;
   const auto level = static_cast<Protection>(requested);
-  if (accepted.Contains(level)) return level;
-  if (level == Protection::kSelective) {
-    if (accepted.confidentiality) return Protection::kConfidentiality;
-    if (accepted.integrity) return Protection::kIntegrity;
-  }
+  if (accepted.Contains(level)) return level;  // never 3: Contains() refuses it
   for (Protection strongest :
        {Protection::kConfidentiality, Protection::kIntegrity, Protection::kNone}) {
     if (accepted.Contains(strongest)) return strongest;

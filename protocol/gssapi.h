@@ -59,7 +59,7 @@ inline constexpr std::uint8_t kAbort[kAbortSize] = {kVersion, 0xff};
 // ---- Protection levels (s.4.3) ----
 // The level octet. 0 is no per-message protection after the subnegotiation: not in RFC 1961, but
 // what Dante's `clear` and curl (which cannot encapsulate) ask for. 3 (selective, per message) is
-// never chosen: socks5d answers it with 2 when 2 is accepted, else 1.
+// never chosen: socks5d answers it with the strongest level it accepts.
 enum class Protection : std::uint8_t {
   kNone = 0x00,
   kIntegrity = 0x01,
@@ -80,13 +80,12 @@ struct ProtectionSet {
 // confidentiality (spaces around items allowed). nullopt when empty, or an item is unknown or
 // repeated.
 std::optional<ProtectionSet> ParseProtectionSet(std::string_view text);
-std::string_view ProtectionName(Protection p);  // "none", "integrity", "confidentiality", ...
 
 // The level the server answers to the client's `requested` octet: the requested one when it is
-// accepted; for 3 (selective), 2 if accepted, else 1 if accepted; otherwise the strongest accepted
-// level (the client then decides, RFC 1961 s.4.4: "If the server's choice of protection level is
-// unacceptable to the client, then the client must close its connection"). nullopt when
-// `requested` is not a level at all (over 3) or nothing is accepted: the server aborts.
+// accepted; otherwise (3, selective, always) the strongest accepted level (the client then decides,
+// RFC 1961 s.4.4: "If the server's choice of protection level is unacceptable to the client, then
+// the client must close its connection"). nullopt when `requested` is not a level at all (over 3)
+// or nothing is accepted: the server aborts.
 std::optional<Protection> ChooseProtection(std::uint8_t requested, const ProtectionSet& accepted);
 
 }  // namespace socks5::protocol::gssapi
